@@ -1,0 +1,13 @@
+"""sklearn-structlearn: learn a deep network's structure from unlabeled data.
+
+Stacked group sparse coding, guided by the efficient coding principle, learns which unit
+connects to which input, which units pool together and how many layers to stack; the
+result is a scikit-learn transformer and can be exported to PyTorch.
+"""
+
+from .layer import GroupSparseCodingLayer, group_sparse_encode
+from .objective import alpha_max
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["GroupSparseCodingLayer", "group_sparse_encode", "alpha_max", "__version__"]

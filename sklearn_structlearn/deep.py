@@ -1,0 +1,855 @@
+"""Stacked group sparse coding that learns connectivity, pooling groups and depth.
+
+:class:`DeepStructureLearner` is the package's main estimator. It preprocesses the data
+with a fixed affine map, then stacks :class:`~sklearn_structlearn.GroupSparseCodingLayer`
+layers, each fitted on the pooled outputs of the one below, and decides the depth with
+the efficient-coding rule: a new layer is kept only while it raises the entropy of the
+representation by at least ``depth_tol`` (relative). Everything it learns -- which unit
+connects to which input, which units pool together, how many layers -- is recorded in
+``structure_`` and can be printed (:meth:`~DeepStructureLearner.summary`) or drawn
+(``plot_*`` methods).
+"""
+
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from ._groups import POOLINGS, pool_codes
+from ._threads import thread_limits
+from ._validation import check_bool, check_float, check_int, check_option
+from .entropy import entropy_gain, output_entropy
+from .layer import GroupSparseCodingLayer
+from .structure import (
+    LayerStructure,
+    _check_image_shape,
+    describe_structure,
+    pooling_invariance,
+    trace_receptive_fields,
+)
+
+__all__ = ["DeepStructureLearner"]
+
+PREPROCESSINGS = ("standardize", "zca", None)
+
+# "auto" code penalty of a layer: the penalty at which the layer's initial dictionary
+# activates this fraction of the groups (see ``_resolve_penalties``). Dense enough that
+# an input is explained by several local parts rather than by one global template --
+# the regime in which the connectivity penalty can make the units local without
+# killing them (measured on Fashion-MNIST, digits and natural patches, see the notes
+# of the class docstring).
+AUTO_ACTIVE_FRACTION = 0.25
+# "auto" connectivity penalty: the weight threshold of a typically used unit is this
+# multiple of the RMS weight of a unit-norm atom spread over all the inputs,
+# ``1 / sqrt(n_input_groups)``. Weights smaller than that are pruned.
+AUTO_CONNECTIVITY_THRESHOLD = 2.0
+# Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
+# for stable statistics, few enough to cost a fraction of a fit.
+_AUTO_SUBSAMPLE = 512
+_INVARIANCE_SUBSAMPLE = 256
+
+
+def _is_per_layer(value):
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+class DeepStructureLearner(TransformerMixin, BaseEstimator):
+    """Learn a deep network's structure -- connectivity, pooling groups, depth -- from data.
+
+    The data are first preprocessed by a fixed affine map (``preprocessing``), then
+    layers of group sparse coding
+    (:class:`~sklearn_structlearn.GroupSparseCodingLayer`) are stacked: layer ``l + 1``
+    is fitted on the pooled group outputs of layer ``l``. Each layer learns
+
+    - its *connectivity*: the connectivity penalty prunes each unit's input weights;
+      the surviving weights (``layers_[l].connectivity_``) say which unit reads which
+      input. On images they come out spatially local, like a CNN's receptive fields;
+    - its *pooling groups*: units of a group switch on together, and the group's pooled
+      output (the L2 norm of its codes) is invariant to what varies inside the group.
+
+    The *depth* follows the efficient coding principle. After each layer the entropy
+    of its outputs is estimated (``entropy_estimator``); the first layer is always
+    kept, and layer ``l >= 2`` is kept only if its relative entropy gain over layer
+    ``l - 1`` is at least ``depth_tol`` (see Notes). The first rejected layer is
+    discarded and stacking stops; ``max_depth`` caps the depth.
+
+    Parameters
+    ----------
+    max_depth : int, default=3
+        Maximum number of layers.
+    n_components : int, None or list, default=128
+        Units per layer (``None``: as many as the layer has inputs, rounded up to a
+        multiple of ``group_size``). A list gives one value per layer and must have
+        ``max_depth`` entries; this holds for every per-layer parameter below.
+    group_size : int or list, default=4
+        Units per pooling group; must divide ``n_components``. 1 means no pooling
+        structure (plain sparse coding).
+    alpha : float, "auto" or list, default="auto"
+        Code (group sparsity) penalty of each layer. ``"auto"``: the penalty at which
+        the layer's initial dictionary activates about 25% of the groups on a
+        subsample of its inputs (the resolved values are in ``layers_[l].alpha_``).
+    connectivity_alpha : float, "auto" or list, default="auto"
+        Connectivity penalty on the units' input weights. ``0`` gives dense layers.
+        ``"auto"`` is data-scaled: for a unit used as much as the median unit of the
+        initial dictionary, the penalty prunes input weights smaller than twice the
+        RMS weight of a unit-norm atom (see Notes). Resolved values are in
+        ``layers_[l].connectivity_alpha_``.
+    depth_tol : float, default=0.05
+        Minimum relative entropy gain for a layer beyond the first to be kept.
+    entropy_estimator : {"binned", "knn"} or callable, default="binned"
+        Entropy estimator of the outputs, see
+        :func:`~sklearn_structlearn.entropy.output_entropy`.
+    preprocessing : {"standardize", "zca"} or None, default="zca"
+        Fixed affine map applied first: ``"standardize"`` centres each feature and
+        divides it by its standard deviation (features with zero variance are only
+        centred); ``"zca"`` centres and ZCA-whitens with the regularised covariance
+        (see ``zca_epsilon``); ``None`` leaves the data as they are.
+    zca_epsilon : float, default=0.1
+        ZCA regulariser, relative: ``zca_epsilon`` times the mean eigenvalue of the
+        covariance is added to every eigenvalue before inverting their square roots,
+        so directions of small variance (mostly noise) are not blown up.
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(height, width, channels)`` of the input images
+        (flattened in C order, channels last). When given, ``structure_`` also
+        measures the receptive-field locality and pooling invariance of every layer,
+        and the receptive fields can be plotted.
+    pooling : {"l2", "max"} or None, default="l2"
+        Pooling of each layer's groups (``None``: raw codes are passed on).
+    positive_code : bool, default=False
+        Constrain every layer's codes to be non-negative.
+    max_iter : int, default=30
+        Maximum alternating iterations per layer.
+    tol : float, default=1e-3
+        Relative objective decrease under which a layer's fit stops.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every layer (each gets its own seed drawn from it) and the subsamples;
+        pass an int for reproducible fits.
+    n_jobs : int, default=None
+        Threads for the solvers (``None``: all cores available to Numba).
+    verbose : int, default=0
+        ``1`` prints one line per layer (size, fan-in, entropy, gain, decision, time);
+        ``2`` also the layers' own progress.
+
+    Attributes
+    ----------
+    layers_ : list of GroupSparseCodingLayer
+        The fitted layers that were kept, bottom first.
+    n_layers_ : int
+        Number of layers kept (the learned depth).
+    entropies_ : ndarray of shape (n_layers_ + 1,)
+        Output entropy (bits, see Notes) of the preprocessed input, then of the outputs
+        of every kept layer, on the training data.
+    candidate_entropies_ : ndarray of shape (n_layers_ + 1,) or (n_layers_ + 2,)
+        ``entropies_`` followed, when the depth rule rejected a layer, by the entropy
+        of that rejected layer's outputs.
+    entropy_gains_ : ndarray of shape (len(candidate_entropies_) - 1,)
+        Relative gain of every tried layer over the layer below
+        (:func:`~sklearn_structlearn.entropy.entropy_gain`); the first entry, the
+        gain of layer 1 over the preprocessed input, is informative only (the first
+        layer is always kept).
+    stop_reason_ : str
+        Why stacking stopped: ``"max_depth"`` or ``"entropy_gain"``.
+    structure_ : list of LayerStructure
+        Per kept layer: number of inputs, units and groups, connectivity mask (units x
+        inputs), fan-in statistics and, with ``image_shape``, the receptive fields on
+        the input pixels (traced through the layers below for deep layers), their
+        locality ratio and the pooling invariance score.
+    preprocess_mean_ : ndarray of shape (n_features_in_,)
+        Mean subtracted by the preprocessing (zeros when ``preprocessing=None``).
+    preprocess_matrix_ : ndarray of shape (n_features_in_, n_features_in_) or None
+        Linear map of the preprocessing: inputs of the first layer are
+        ``(X - preprocess_mean_) @ preprocess_matrix_`` (``None``: identity).
+    image_shape_ : tuple of int or None
+        Validated ``image_shape`` as ``(height, width, channels)``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    GroupSparseCodingLayer : one layer.
+    sklearn_structlearn.entropy.output_entropy : the entropy estimators.
+    sklearn_structlearn.structure.describe_structure : the summary table.
+
+    Notes
+    -----
+    **What the depth rule compares.** With the default ``"binned"`` estimator the
+    entropy of a layer's outputs is the sum over its output units of the discrete
+    entropy of each unit (a zero bin plus 10 equal-frequency bins over its non-zero
+    values). It is an upper bound of the joint entropy of the discretised outputs,
+    in bits, so it counts the information the layer exposes in its outputs whatever
+    their number: layers of different width are compared on the same scale (a
+    wider layer can carry more bits, a layer of dead or always-on units carries
+    none). The gain of layer ``l`` is ``(H_l - H_{l-1}) / |H_{l-1}|``. The entropy
+    of the preprocessed input (``entropies_[0]``) is reported for reference but not
+    used to accept the first layer: dense pixels spread over many values in every
+    coordinate, so their binned entropy counts pixel noise and the redundancy
+    between neighbouring pixels that a sparse code removes.
+
+    **"auto" penalties.** The layer's own ``"auto"`` rules are resolved here on a
+    subsample of each layer's inputs, with constants measured on Fashion-MNIST,
+    digits and natural image patches: the code penalty activates about 25% of the
+    groups of the initial dictionary (sparser codes make whole-image templates that
+    pruning then kills), and the connectivity penalty
+    ``lam = 2 * median_k(B_kk) / sqrt(n_inputs)`` (``B_kk`` the mean squared code
+    of unit ``k``) prunes, for a typical unit, the weights below twice the RMS
+    weight of a unit-norm atom.
+
+    Examples
+    --------
+    >>> from sklearn_structlearn import DeepStructureLearner
+    >>> from sklearn_structlearn.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> learner = DeepStructureLearner(max_depth=2, n_components=64, image_shape=(8, 8),
+    ...                                random_state=0)
+    >>> Z = learner.fit_transform(X[:500])
+    >>> Z.shape[1] == learner.layers_[-1].n_groups_
+    True
+    >>> len(learner.entropies_) == learner.n_layers_ + 1
+    True
+    >>> learner.get_feature_names_out()[:2]
+    array(['layer1_group0', 'layer1_group1'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        max_depth=3,
+        *,
+        n_components=128,
+        group_size=4,
+        alpha="auto",
+        connectivity_alpha="auto",
+        depth_tol=0.05,
+        entropy_estimator="binned",
+        preprocessing="zca",
+        zca_epsilon=0.1,
+        image_shape=None,
+        pooling="l2",
+        positive_code=False,
+        max_iter=30,
+        tol=1e-3,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.max_depth = max_depth
+        self.n_components = n_components
+        self.group_size = group_size
+        self.alpha = alpha
+        self.connectivity_alpha = connectivity_alpha
+        self.depth_tol = depth_tol
+        self.entropy_estimator = entropy_estimator
+        self.preprocessing = preprocessing
+        self.zca_epsilon = zca_epsilon
+        self.image_shape = image_shape
+        self.pooling = pooling
+        self.positive_code = positive_code
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _per_layer(self, name, max_depth, check):
+        """One validated value per layer from a scalar or a list of ``max_depth`` values."""
+        value = getattr(self, name)
+        if _is_per_layer(value):
+            values = list(value)
+            if len(values) != max_depth:
+                raise ValueError(
+                    f"{name} has {len(values)} per-layer values but max_depth={max_depth}; "
+                    f"give a single value for every layer or a list of exactly {max_depth}."
+                )
+            return [check(v, f"{name}[{i}]") for i, v in enumerate(values)]
+        return [check(value, name)] * max_depth
+
+    def _check_params(self, n_features):
+        max_depth = check_int(self.max_depth, "max_depth", min_value=1)
+        n_components = self._per_layer(
+            "n_components", max_depth,
+            lambda v, n: check_int(v, n, min_value=1, allow_none=True))
+        group_size = self._per_layer(
+            "group_size", max_depth, lambda v, n: check_int(v, n, min_value=1))
+        for depth, (nc, gs) in enumerate(zip(n_components, group_size)):
+            if nc is not None and nc % gs:
+                raise ValueError(
+                    f"Layer {depth + 1}: n_components={nc} is not a multiple of "
+                    f"group_size={gs}; each pooling group needs group_size units."
+                )
+        alpha = self._per_layer(
+            "alpha", max_depth, lambda v, n: check_float(v, n, min_value=0.0, allow_auto=True))
+        connectivity_alpha = self._per_layer(
+            "connectivity_alpha", max_depth,
+            lambda v, n: check_float(v, n, min_value=0.0, allow_auto=True))
+        check_float(self.depth_tol, "depth_tol")
+        estimator = self.entropy_estimator
+        if not callable(estimator):
+            check_option(estimator, "entropy_estimator", ("binned", "knn"))
+        check_option(self.preprocessing, "preprocessing", PREPROCESSINGS)
+        check_float(self.zca_epsilon, "zca_epsilon", min_value=0.0)
+        check_option(self.pooling, "pooling", POOLINGS)
+        check_bool(self.positive_code, "positive_code")
+        check_int(self.max_iter, "max_iter", min_value=1)
+        check_float(self.tol, "tol", min_value=0.0)
+        check_int(self.verbose, "verbose", min_value=0)
+        image_shape = None
+        if self.image_shape is not None:
+            try:
+                image_shape = _check_image_shape(self.image_shape, n_features)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"Invalid image_shape: {exc}") from exc
+        return {
+            "max_depth": max_depth,
+            "n_components": n_components,
+            "group_size": group_size,
+            "alpha": alpha,
+            "connectivity_alpha": connectivity_alpha,
+            "image_shape": image_shape,
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ preprocessing
+    def _fit_preprocessing(self, X):
+        """Set ``preprocess_mean_`` / ``preprocess_matrix_`` (computed in float64)."""
+        X64 = np.asarray(X, dtype=np.float64)
+        n_features = X64.shape[1]
+        if self.preprocessing is None:
+            self.preprocess_mean_ = np.zeros(n_features)
+            self.preprocess_matrix_ = None
+            return
+        mean = X64.mean(axis=0)
+        centred = X64 - mean
+        if self.preprocessing == "standardize":
+            scale = centred.std(axis=0)
+            # Constant features are only centred (as StandardScaler does): dividing by a
+            # zero or rounding-level spread would turn them into noise.
+            scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
+            matrix = np.diag(1.0 / scale)
+        else:  # "zca"
+            cov = centred.T @ centred / X64.shape[0]
+            eigvals, eigvecs = np.linalg.eigh(cov)
+            eigvals = np.maximum(eigvals, 0.0)
+            eps = self.zca_epsilon * eigvals.mean()
+            if eps <= 0:
+                # Zero variance everywhere (or zca_epsilon=0 on degenerate data): there is
+                # nothing to whiten; keep the (centred) data as they are.
+                eps = 1.0 if eigvals.mean() == 0 else 0.0
+            with np.errstate(divide="ignore"):
+                inv_sqrt = np.where(eigvals + eps > 0, 1.0 / np.sqrt(eigvals + eps), 0.0)
+            matrix = (eigvecs * inv_sqrt) @ eigvecs.T
+        self.preprocess_mean_ = mean
+        self.preprocess_matrix_ = matrix
+
+    def _preprocess(self, X):
+        """Apply the affine preprocessing in the dtype of ``X``."""
+        Z = X - self.preprocess_mean_.astype(X.dtype, copy=False)
+        if self.preprocess_matrix_ is None:
+            return Z
+        if self.preprocessing == "standardize":
+            # The matrix is diagonal: scale the columns instead of a p x p product.
+            return Z * np.diag(self.preprocess_matrix_).astype(X.dtype, copy=False)
+        return Z @ self.preprocess_matrix_.astype(X.dtype, copy=False)
+
+    # ------------------------------------------------------------------ helpers
+    def _entropy(self, Z):
+        return output_entropy(Z, self.entropy_estimator, random_state=0)
+
+    def _log(self, message):
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", flush=True)
+
+    def _resolve_penalties(self, Z, n_components, group_size, alpha, connectivity_alpha, rng):
+        """Numeric (alpha, connectivity_alpha) of a layer, resolving "auto" from ``Z``."""
+        if alpha != "auto" and connectivity_alpha != "auto":
+            return alpha, connectivity_alpha
+        auto_alpha, auto_conn = auto_penalties(
+            Z, n_components, group_size, positive=self.positive_code,
+            alpha=None if alpha == "auto" else alpha, random_state=rng,
+        )
+        return (auto_alpha if alpha == "auto" else alpha,
+                auto_conn if connectivity_alpha == "auto" else connectivity_alpha)
+
+    def _forward(self, X, n_layers, *, codes=False):
+        """Outputs of layer ``n_layers`` for raw inputs (its raw codes if ``codes``)."""
+        Z = self._preprocess(X)
+        for layer in self.layers_[:n_layers - 1]:
+            Z = layer.transform(Z)
+        last = self.layers_[n_layers - 1]
+        return last.encode(Z) if codes else last.transform(Z)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Learn the preprocessing, the layers and the depth from ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (e.g. flattened images).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : DeepStructureLearner
+            The fitted learner.
+        """
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit to ``X`` and return the outputs of the top kept layer.
+
+        Equivalent to ``fit(X).transform(X)``, without coding ``X`` twice.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_out)
+            Pooled outputs of the last layer.
+        """
+        Z = self._fit(X)
+        # set_output wraps fit_transform too (pandas output); only the array is ours.
+        return Z
+
+    def _fit(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        params = self._check_params(X.shape[1])
+        self.image_shape_ = params["image_shape"]
+        max_depth = params["max_depth"]
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=max_depth)
+        start = time.perf_counter()
+
+        self._fit_preprocessing(X)
+        Z = self._preprocess(X)
+        entropies = [self._entropy(Z)]
+        gains = []
+        layers = []
+        outputs = Z
+        self.stop_reason_ = "max_depth"
+        self._log(
+            f"input: {X.shape[0]} samples x {X.shape[1]} features, preprocessing="
+            f"{self.preprocessing!r}, entropy {entropies[0]:.1f} bits"
+        )
+        with thread_limits(self.n_jobs):
+            for depth in range(1, max_depth + 1):
+                t0 = time.perf_counter()
+                i = depth - 1
+                layer_rng = np.random.RandomState(seeds[i])
+                alpha, conn = self._resolve_penalties(
+                    Z, params["n_components"][i], params["group_size"][i], params["alpha"][i],
+                    params["connectivity_alpha"][i], np.random.RandomState(seeds[i] + 1),
+                )
+                layer = GroupSparseCodingLayer(
+                    n_components=params["n_components"][i],
+                    group_size=params["group_size"][i],
+                    alpha=alpha,
+                    connectivity_alpha=conn,
+                    pooling=self.pooling,
+                    positive_code=self.positive_code,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    random_state=layer_rng,
+                    n_jobs=self.n_jobs,
+                    verbose=max(self.verbose - 1, 0),
+                )
+                layer.fit(Z)
+                Z_next = layer.transform(Z)
+                h = self._entropy(Z_next)
+                gain = entropy_gain(entropies[-1], h)
+                keep = depth == 1 or gain >= self.depth_tol
+                gains.append(gain)
+                fan_in = layer.connectivity_.sum(axis=1).mean()
+                self._log(
+                    f"layer {depth}: {Z.shape[1]} inputs -> {layer.n_components_} units in "
+                    f"{layer.n_groups_} groups of {layer.group_size}, mean fan-in {fan_in:.1f}, "
+                    f"entropy {h:.1f} bits (gain {gain:+.1%}) "
+                    f"{'kept' if keep else f'rejected (gain < depth_tol={self.depth_tol:g})'} "
+                    f"[{time.perf_counter() - t0:.1f}s]"
+                )
+                if not keep:
+                    self.candidate_entropies_ = np.array(entropies + [h])
+                    self.stop_reason_ = "entropy_gain"
+                    break
+                layers.append(layer)
+                entropies.append(h)
+                Z = outputs = Z_next
+        self.layers_ = layers
+        self.n_layers_ = len(layers)
+        self.entropies_ = np.array(entropies)
+        if self.stop_reason_ == "max_depth":
+            self.candidate_entropies_ = self.entropies_.copy()
+        self.entropy_gains_ = np.array(gains)
+        self.structure_ = self._describe_layers(X, rng)
+        self._log(
+            f"depth {self.n_layers_} ({self.stop_reason_}), total "
+            f"{time.perf_counter() - start:.1f}s"
+        )
+        return outputs
+
+    def _describe_layers(self, X, rng):
+        """One LayerStructure per kept layer (fields traced to the pixels, invariance)."""
+        tracing_sizes = [
+            layer.group_size if self.pooling is not None else 1 for layer in self.layers_
+        ]
+        fields, _ = trace_receptive_fields(
+            [(layer.components_, gs) for layer, gs in zip(self.layers_, tracing_sizes)],
+            return_all=True,
+        )
+        sample = None
+        if self.image_shape_ is not None:
+            rows = rng.choice(X.shape[0], size=min(X.shape[0], _INVARIANCE_SUBSAMPLE),
+                              replace=False)
+            sample = X[np.sort(rows)]
+        structures = []
+        for depth, layer in enumerate(self.layers_, start=1):
+            invariance = None
+            if sample is not None:
+                invariance = self._invariance(sample, depth)
+            structures.append(LayerStructure.from_components(
+                layer.components_,
+                layer.group_size,
+                image_shape=self.image_shape_,
+                receptive_fields=None if depth == 1 else fields[depth - 1],
+                invariance=invariance,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            ))
+        return structures
+
+    def _invariance(self, X, depth):
+        """pooling_invariance of layer ``depth`` on raw images ``X`` (codes computed once)."""
+        cache = {}
+
+        def codes(X_in):
+            # pooling_invariance asks for the pooled outputs and the codes of the same
+            # array in turn; code it once and pool the codes.
+            key = id(X_in)
+            if key not in cache:
+                cache.clear()
+                cache[key] = (X_in, self._forward(X_in, depth, codes=True))
+            return cache[key][1]
+
+        layer = self.layers_[depth - 1]
+
+        def pooled(X_in):
+            return pool_codes(codes(X_in), layer.group_size, self.pooling or "l2")
+
+        return pooling_invariance(pooled, codes, X, self.image_shape_)
+
+    # ------------------------------------------------------------------ transforming
+    def transform(self, X):
+        """Outputs of the top kept layer (pooled group outputs by default).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_out)
+            Pooled outputs of the last layer (raw codes when ``pooling=None``), of the
+            dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        with thread_limits(self.n_jobs):
+            return self._forward(X, self.n_layers_)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the outputs: ``"layer{L}_group{g}"`` (``"layer{L}_unit{k}"`` unpooled).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the names seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per output of the top layer ``L = n_layers_``.
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        top = self.layers_[-1]
+        if self.pooling is None:
+            names = [f"layer{self.n_layers_}_unit{k}" for k in range(top.n_components_)]
+        else:
+            names = [f"layer{self.n_layers_}_group{g}" for g in range(top.n_groups_)]
+        return np.asarray(names, dtype=object)
+
+    # ------------------------------------------------------------------ inspecting
+    def summary(self):
+        """Readable description of the learned structure.
+
+        Returns
+        -------
+        text : str
+            Preprocessing, depth decision and one row per depth (inputs, units,
+            groups, fan-in, density, entropy, gain, locality, invariance); see
+            :func:`~sklearn_structlearn.structure.describe_structure`.
+        """
+        check_is_fitted(self)
+        pre = self.preprocessing
+        if pre == "zca":
+            pre = f"zca (epsilon {self.zca_epsilon:g} x mean eigenvalue)"
+        lines = [
+            f"{type(self).__name__}: depth {self.n_layers_} of max_depth={self.max_depth}",
+            f"inputs: {self.n_features_in_} features"
+            + (f" (images {'x'.join(map(str, self.image_shape_))})" if self.image_shape_ else "")
+            + f", preprocessing: {pre}",
+        ]
+        if self.stop_reason_ == "entropy_gain":
+            lines.append(
+                f"stopped: layer {self.n_layers_ + 1} gained {self.entropy_gains_[-1]:+.1%} "
+                f"entropy < depth_tol={self.depth_tol:.1%}, not kept"
+            )
+        else:
+            lines.append("stopped: max_depth reached")
+        penalties = ", ".join(
+            f"layer {d}: alpha {layer.alpha_:.3g}, connectivity_alpha "
+            f"{layer.connectivity_alpha_:.3g}"
+            for d, layer in enumerate(self.layers_, start=1)
+        )
+        lines.append(f"penalties: {penalties}")
+        lines.append(describe_structure(self.structure_, self.candidate_entropies_))
+        return "\n".join(lines)
+
+    def _check_layer(self, layer):
+        check_is_fitted(self)
+        if (not isinstance(layer, numbers.Integral) or isinstance(layer, bool)
+                or not 1 <= layer <= self.n_layers_):
+            raise ValueError(
+                f"layer must be an int between 1 and n_layers_={self.n_layers_}, got {layer!r}."
+            )
+        return int(layer)
+
+    def receptive_fields(self, layer=1):
+        """Receptive fields of a layer's units on the (preprocessed) input features.
+
+        Parameters
+        ----------
+        layer : int, default=1
+            Depth, from 1 (bottom) to ``n_layers_``.
+
+        Returns
+        -------
+        fields : ndarray of shape (n_units, n_features_in_)
+            The signed input weights for layer 1; for deeper layers the non-negative
+            fields traced through the connectivity of the layers below
+            (:func:`~sklearn_structlearn.structure.trace_receptive_fields`).
+        """
+        layer = self._check_layer(layer)
+        if layer == 1:
+            return self.layers_[0].components_
+        return self.structure_[layer - 1].receptive_fields
+
+    def plot_receptive_fields(self, layer=1, **kwargs):
+        """Figure of the receptive fields of a layer's units (needs ``image_shape``).
+
+        Parameters
+        ----------
+        layer : int, default=1
+            Depth, from 1 to ``n_layers_``; deeper fields are traced to the pixels.
+        **kwargs
+            Passed to :func:`~sklearn_structlearn.plotting.plot_receptive_fields`
+            (``n_units``, ``sort_by``, ``permutation``, ``title``...).
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        from .plotting import plot_receptive_fields
+
+        layer = self._check_layer(layer)
+        if self.image_shape_ is None:
+            raise ValueError(
+                "plot_receptive_fields needs the image shape: fit with image_shape=(height, "
+                "width) to draw the receptive fields as images."
+            )
+        kwargs.setdefault("title", f"layer {layer} receptive fields")
+        if layer > 1:
+            # traced fields are non-negative masses: a sequential colormap reads better
+            kwargs.setdefault("cmap", "Greys")
+        return plot_receptive_fields(self.receptive_fields(layer), self.image_shape_, **kwargs)
+
+    def plot_entropy_curve(self, **kwargs):
+        """Figure of the output entropy against depth (rejected layer drawn hollow).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`~sklearn_structlearn.plotting.plot_entropy_curve`
+            (``accuracies``, ``title``...).
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        from .plotting import plot_entropy_curve
+
+        check_is_fitted(self)
+        kwargs.setdefault("title", "output entropy vs depth")
+        return plot_entropy_curve(self.candidate_entropies_, n_layers=self.n_layers_, **kwargs)
+
+    def plot_connectivity(self, layer=1, **kwargs):
+        """Figure of a layer's connectivity mask (units x inputs).
+
+        Parameters
+        ----------
+        layer : int, default=1
+            Depth, from 1 to ``n_layers_``.
+        **kwargs
+            Passed to :func:`~sklearn_structlearn.plotting.plot_connectivity`.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        from .plotting import plot_connectivity
+
+        layer = self._check_layer(layer)
+        fitted = self.layers_[layer - 1]
+        kwargs.setdefault("group_size", fitted.group_size)
+        return plot_connectivity(fitted.connectivity_, **kwargs)
+
+    def to_torch(self, mode="exact", n_classes=None, **kwargs):
+        """Export the learned network (preprocessing included) as a ``torch.nn.Module``.
+
+        Parameters
+        ----------
+        mode : {"exact", "feedforward"}, default="exact"
+            See :func:`~sklearn_structlearn.export.build_torch_module`.
+        n_classes : int, default=None
+            Adds a linear classification head with this many outputs.
+        **kwargs
+            Passed to :func:`~sklearn_structlearn.export.build_torch_module`
+            (``n_iter``, ``dtype``, ``restart``).
+
+        Returns
+        -------
+        module : torch.nn.Module
+        """
+        from .export import PreprocessingSpec, build_torch_module, layer_spec_from_estimator
+
+        check_is_fitted(self)
+        specs = [layer_spec_from_estimator(layer) for layer in self.layers_]
+        pre = None
+        if self.preprocessing is not None:
+            pre = PreprocessingSpec(mean=self.preprocess_mean_, W=self.preprocess_matrix_)
+        return build_torch_module(specs, mode=mode, preprocessing=pre, n_classes=n_classes,
+                                  **kwargs)
+
+
+def auto_penalties(
+    X,
+    n_components,
+    group_size,
+    *,
+    positive=False,
+    alpha=None,
+    active_fraction=None,
+    threshold=None,
+    n_subsample=_AUTO_SUBSAMPLE,
+    random_state=None,
+):
+    """Data-scaled code and connectivity penalties for a layer fitted on ``X``.
+
+    On a subsample, atoms are drawn from normalised random rows (as the layer initialises
+    its dictionary) and
+
+    - ``alpha`` is the code penalty at which these atoms activate ``active_fraction``
+      of the groups (bisection in log scale), unless given;
+    - with the codes ``A`` at that penalty, ``B_kk = mean_i A_ik^2`` and the unpenalised
+      atom update ``u_k = D_k + (A^T X / n - B D)_k / B_kk`` of the layer's dictionary
+      step, ``connectivity_alpha = threshold * median_k(B_kk * RMS(u_k))``. The
+      dictionary step thresholds atom ``k`` at ``connectivity_alpha / B_kk``, so for the
+      median unit the weights smaller than ``threshold`` times their RMS are pruned.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs of the layer.
+    n_components : int or None
+        Units of the layer (None: ``n_features`` rounded up to a multiple of
+        ``group_size``).
+    group_size : int
+        Units per group.
+    positive : bool, default=False
+        Non-negative codes.
+    alpha : float, default=None
+        Code penalty to use instead of resolving it.
+    active_fraction : float, default=None
+        Target fraction of active groups (None: ``AUTO_ACTIVE_FRACTION``).
+    threshold : float, default=None
+        Pruning threshold in units of the RMS weight of the median unit (None:
+        ``AUTO_CONNECTIVITY_THRESHOLD``).
+    n_subsample : int, default=512
+        Rows used.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsample and the atoms.
+
+    Returns
+    -------
+    alpha : float
+    connectivity_alpha : float
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .layer import group_sparse_encode
+    from .objective import alpha_max, group_norms
+
+    if active_fraction is None:
+        active_fraction = AUTO_ACTIVE_FRACTION
+    if threshold is None:
+        threshold = AUTO_CONNECTIVITY_THRESHOLD
+    rng = check_random_state(random_state)
+    X = np.asarray(X, dtype=np.float64)
+    n_samples, n_features = X.shape
+    if n_components is None:
+        n_components = -(-n_features // group_size) * group_size
+    sub = X[rng.choice(n_samples, size=min(n_samples, n_subsample), replace=False)]
+    D = sub[rng.choice(sub.shape[0], size=n_components, replace=sub.shape[0] < n_components)]
+    scale = np.sqrt(np.mean(D**2)) if np.any(D) else 1.0
+    D = D + 0.01 * scale * rng.standard_normal(D.shape)
+    norms = np.linalg.norm(D, axis=1, keepdims=True)
+    D /= np.where(norms > 0, norms, 1.0)
+
+    def encode(penalty):
+        # Rough codes are enough for statistics; silence the solver's warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return group_sparse_encode(sub, D, alpha=penalty, group_size=group_size,
+                                       positive=positive, max_iter=200, tol=1e-3)
+
+    if alpha is None:
+        high = float(alpha_max(sub, D, group_size, positive))
+        if high <= 0:
+            return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
+        low = high * 1e-4
+        for _ in range(12):
+            mid = np.sqrt(low * high)
+            if (group_norms(encode(mid), group_size) > 0).mean() > active_fraction:
+                low = mid
+            else:
+                high = mid
+        alpha = float(np.sqrt(low * high))
+    typical_code = float(np.median(np.mean(np.abs(encode(alpha)), axis=0)))
+    return float(alpha), float(threshold * alpha * typical_code / np.sqrt(n_features))

@@ -1,0 +1,685 @@
+"""One layer of the network: group sparse coding with a connectivity penalty.
+
+``group_sparse_encode`` is the code solver as a function; ``GroupSparseCodingLayer`` learns the
+dictionary (the units' input weights) by alternating that solver with block coordinate
+descent on the atoms. The objective they minimise is written out in ``objective.py``; the
+kernels are in ``_solvers/``. This module only validates, schedules and reports.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._groups import POOLINGS, input_group_pointers, n_groups_of, pool_codes
+from ._solvers._dictionary import update_dictionary
+from ._solvers._encode import solve_codes
+from ._threads import thread_limits
+from ._validation import check_bool, check_float, check_int, check_option
+from .objective import alpha_max, connectivity_penalty, group_norms
+
+# "auto" alpha: the penalty at which the initial dictionary activates this fraction of the
+# groups on a subsample -- sparse enough to be a sparse code, dense enough to be useful.
+AUTO_ACTIVE_FRACTION = 0.1
+# "auto" connectivity_alpha: the atom threshold is this fraction of the RMS input-group norm
+# of the unpenalised atom update, measured after the first code step (see _auto_connectivity).
+AUTO_CONNECTIVITY_FRACTION = 0.15
+# forgetting schedule of partial_fit: batch t gets weight t ** -ONLINE_FORGET_EXPONENT in the
+# running averages of the sufficient statistics (1 would be a plain average of all batches;
+# smaller values forget codes computed with older dictionaries faster).
+ONLINE_FORGET_EXPONENT = 0.8
+
+
+def _check_encode_inputs(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
+    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    dictionary = check_array(dictionary, dtype=X.dtype, input_name="dictionary")
+    if dictionary.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"dictionary has {dictionary.shape[1]} features (columns) but X has {X.shape[1]}; "
+            "the dictionary must be of shape (n_components, n_features)."
+        )
+    group_size = check_int(group_size, "group_size", min_value=1)
+    n_groups_of(dictionary.shape[0], group_size)
+    alpha = check_float(alpha, "alpha", min_value=0.0)
+    positive = check_bool(positive, "positive")
+    max_iter = check_int(max_iter, "max_iter", min_value=1)
+    tol = check_float(tol, "tol", min_value=0.0)
+    if init is not None:
+        init = check_array(init, dtype=X.dtype, input_name="init")
+        if init.shape != (X.shape[0], dictionary.shape[0]):
+            raise ValueError(
+                f"init must be of shape (n_samples, n_components) = "
+                f"{(X.shape[0], dictionary.shape[0])}, got {init.shape}."
+            )
+        if positive and np.any(init < 0):
+            init = np.maximum(init, 0)
+    return X, dictionary, alpha, group_size, positive, init, max_iter, tol
+
+
+def _warn_unconverged(gaps, primals, tol, max_iter, what):
+    unconverged = gaps > tol * primals + 1e-12 * np.maximum(primals, 1e-300)
+    if np.any(unconverged):
+        worst = float(np.max(gaps / np.maximum(primals, 1e-300)))
+        warnings.warn(
+            f"{what}: {int(unconverged.sum())} of {gaps.shape[0]} codes did not reach the relative "
+            f"duality gap tol={tol:g} within max_iter={max_iter} iterations (worst gap/objective "
+            f"{worst:.2e}). Increase max_iter, or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def group_sparse_encode(
+    X,
+    dictionary,
+    *,
+    alpha,
+    group_size=1,
+    positive=False,
+    init=None,
+    max_iter=1000,
+    tol=1e-6,
+    n_jobs=None,
+):
+    """Group sparse codes of every row of ``X`` on a fixed dictionary.
+
+    Solves, independently for every row ``x`` of ``X``::
+
+        min_a  1/2 ||x - dictionary^T a||_2^2 + alpha * sum_g ||a_g||_2
+
+    where the ``a_g`` are contiguous groups of ``group_size`` coefficients. With
+    ``group_size=1`` this is the lasso with the same ``alpha`` convention as
+    :func:`sklearn.decomposition.sparse_encode` (``algorithm="lasso_cd"``).
+
+    The solver is block coordinate descent in Gram form with an active-set phase, run in
+    parallel over rows; it stops a row when its duality gap falls below ``tol`` times its
+    objective, which bounds the relative suboptimality by ``tol``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data. float32 input gives float32 codes (arithmetic is float64 internally).
+    dictionary : array-like of shape (n_components, n_features)
+        The atoms, one per row. They need not be normalised.
+    alpha : float
+        Penalty on the group norms (>= 0).
+    group_size : int, default=1
+        Number of consecutive atoms per group; must divide ``n_components``.
+    positive : bool, default=False
+        Constrain the codes to be non-negative.
+    init : array-like of shape (n_samples, n_components), default=None
+        Warm start (e.g. the codes of a previous, close problem).
+    max_iter : int, default=1000
+        Maximum number of outer iterations per row.
+    tol : float, default=1e-6
+        Relative duality-gap tolerance: a row stops when ``gap <= tol * objective``.
+    n_jobs : int, default=None
+        Threads for the solver and the BLAS products. ``None`` uses all cores available to
+        Numba (like scikit-learn's OpenMP-based estimators); ``-1`` also means all.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples, n_components)
+        The codes, of the dtype of ``X``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When some rows did not reach ``tol`` within ``max_iter`` iterations.
+
+    See Also
+    --------
+    sklearn.decomposition.sparse_encode : the lasso / OMP equivalent in scikit-learn.
+    alpha_max : the smallest ``alpha`` giving all-zero codes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn import group_sparse_encode
+    >>> rng = np.random.default_rng(0)
+    >>> D = rng.normal(size=(8, 20))
+    >>> X = rng.normal(size=(3, 20))
+    >>> codes = group_sparse_encode(X, D, alpha=2.0, group_size=2)
+    >>> codes.shape
+    (3, 8)
+    >>> pairs = codes.reshape(3, 4, 2)
+    >>> bool(np.all((pairs == 0).all(axis=2) | (pairs != 0).all(axis=2)))
+    True
+    """
+    X, dictionary, alpha, group_size, positive, init, max_iter, tol = _check_encode_inputs(
+        X, dictionary, alpha, group_size, positive, init, max_iter, tol
+    )
+    with thread_limits(n_jobs):
+        codes, _, gaps, primals = solve_codes(
+            X, dictionary, alpha, group_size, positive, init, max_iter, tol
+        )
+    _warn_unconverged(gaps, primals, tol, max_iter, "group_sparse_encode")
+    return codes
+
+
+class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """A layer of units learned by group sparse coding, with learned connectivity.
+
+    Learns a dictionary ``D`` (one row of input weights per unit) and group-sparse codes
+    ``A`` minimising (see :mod:`sklearn_structlearn.objective`)::
+
+        1/n sum_i [ 1/2 ||x_i - D^T a_i||^2 + alpha sum_g ||a_{i,g}||_2 ]
+            + connectivity_alpha * sum_k sum_h ||D_{k,h}||_2      s.t. ||D_k||_2 <= 1
+
+    Units come in contiguous groups of ``group_size`` that switch on together; pooling a
+    group (the norm of its codes) gives outputs invariant to what varies inside the group.
+    The connectivity penalty prunes each unit's input weights over the input groups ``h``;
+    the surviving weights are the layer's connectivity (``connectivity_``).
+
+    Fitting alternates the code solver (:func:`group_sparse_encode`, warm-started) with exact
+    block coordinate descent on the atoms over the sufficient statistics ``A^T A`` and
+    ``A^T X``, so the objective never increases (except when a dead unit is re-seeded,
+    which ``n_reseeded_`` records). ``partial_fit`` (or ``batch_size``) runs the same
+    updates online over mini-batches with running averages of the statistics, in memory
+    independent of the number of samples.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Number of units. ``None``: ``n_features`` rounded up to a multiple of ``group_size``.
+    group_size : int, default=1
+        Units per pooling group; must divide ``n_components``. 1 is plain (lasso) sparse
+        coding.
+    alpha : float or "auto", default="auto"
+        Code penalty. ``"auto"`` picks, on a subsample, the penalty at which the initial
+        dictionary activates about 10% of the groups (stored in ``alpha_``).
+    connectivity_alpha : float or "auto", default="auto"
+        Penalty on the units' input weights. ``0`` gives dense units (plain dictionary
+        learning). ``"auto"`` scales it to the data after the first code step: inputs
+        whose weight is under a fixed fraction (``AUTO_CONNECTIVITY_FRACTION``) of the
+        typical weight are pruned (stored in ``connectivity_alpha_``).
+    input_groups : array-like of shape (n_features,), default=None
+        Group label of each input; a unit connects to a whole input group or not at all
+        (e.g. the channels of a pixel). ``None``: every input is its own group (L1).
+    pooling : {"l2", "max"} or None, default="l2"
+        What ``transform`` returns: the Euclidean norm of each group's codes, their largest
+        absolute value, or (``None``) the raw codes.
+    positive_code : bool, default=False
+        Constrain the codes to be non-negative.
+    max_iter : int, default=100
+        Maximum number of outer iterations (full passes over the data when ``batch_size``
+        is set).
+    tol : float, default=1e-4
+        Stop when an outer iteration decreases the objective by less than ``tol`` relative.
+    transform_max_iter : int, default=1000
+        Maximum iterations of the code solver per sample.
+    transform_tol : float, default=1e-6
+        Relative duality-gap tolerance of the code solver.
+    batch_size : int, default=None
+        ``None``: full-batch alternating minimisation. An int: online updates over
+        mini-batches of this size (as ``partial_fit`` does), for large data sets.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the dictionary initialisation, the subsamples and the batch order.
+    n_jobs : int, default=None
+        Threads for the solvers; ``None`` uses all cores available to Numba.
+    verbose : int, default=0
+        Print progress (objective, sparsity, time) every outer iteration when > 0.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features_in_)
+        The dictionary: row ``k`` holds unit ``k``'s input weights (``||D_k|| <= 1``).
+    connectivity_ : ndarray of bool of shape (n_components, n_features_in_)
+        Which unit connects to which input (``components_ != 0``).
+    alpha_ : float
+        The code penalty used.
+    connectivity_alpha_ : float
+        The connectivity penalty used.
+    n_groups_ : int
+        Number of groups (``n_components_ // group_size``).
+    n_components_ : int
+        Number of units.
+    n_iter_ : int
+        Outer iterations run (or batches seen, online).
+    objective_history_ : list of float
+        Objective after every outer iteration (the surrogate objective, online).
+    n_reseeded_ : list of int
+        Number of dead units re-seeded from the data at each outer iteration.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    group_sparse_encode : the code solver.
+    sklearn.decomposition.MiniBatchDictionaryLearning : dictionary learning without groups
+        or connectivity penalty.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_structlearn import GroupSparseCodingLayer
+    >>> X = load_digits().data / 16.0
+    >>> layer = GroupSparseCodingLayer(n_components=32, group_size=2, random_state=0)
+    >>> Z = layer.fit_transform(X)
+    >>> Z.shape
+    (1797, 16)
+    >>> layer.connectivity_.shape
+    (32, 64)
+    >>> bool(layer.connectivity_.mean() < 1.0)  # units connect to a subset of the pixels
+    True
+    """
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        group_size=1,
+        alpha="auto",
+        connectivity_alpha="auto",
+        input_groups=None,
+        pooling="l2",
+        positive_code=False,
+        max_iter=100,
+        tol=1e-4,
+        transform_max_iter=1000,
+        transform_tol=1e-6,
+        batch_size=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.group_size = group_size
+        self.alpha = alpha
+        self.connectivity_alpha = connectivity_alpha
+        self.input_groups = input_groups
+        self.pooling = pooling
+        self.positive_code = positive_code
+        self.max_iter = max_iter
+        self.tol = tol
+        self.transform_max_iter = transform_max_iter
+        self.transform_tol = transform_tol
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_features):
+        group_size = check_int(self.group_size, "group_size", min_value=1)
+        n_components = check_int(self.n_components, "n_components", min_value=1, allow_none=True)
+        if n_components is None:
+            n_components = -(-n_features // group_size) * group_size
+        if n_components % group_size:
+            raise ValueError(
+                f"n_components={n_components} must be a multiple of group_size={group_size}."
+            )
+        check_float(self.alpha, "alpha", min_value=0.0, allow_auto=True)
+        check_float(self.connectivity_alpha, "connectivity_alpha", min_value=0.0, allow_auto=True)
+        check_option(self.pooling, "pooling", POOLINGS)
+        check_bool(self.positive_code, "positive_code")
+        check_int(self.max_iter, "max_iter", min_value=1)
+        check_float(self.tol, "tol", min_value=0.0)
+        check_int(self.transform_max_iter, "transform_max_iter", min_value=1)
+        check_float(self.transform_tol, "transform_tol", min_value=0.0)
+        check_int(self.batch_size, "batch_size", min_value=1, allow_none=True)
+        check_int(self.verbose, "verbose", min_value=0)
+        order, ptr = input_group_pointers(self.input_groups, n_features)
+        return n_components, group_size, order, ptr
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self):
+        return self.n_groups_ if self.pooling is not None else self.n_components_
+
+    # ------------------------------------------------------------------ helpers
+    def _encode(self, X, init=None):
+        codes, _, gaps, primals = solve_codes(
+            X,
+            self._dictionary_as(X.dtype),
+            self.alpha_,
+            self.group_size,
+            self.positive_code,
+            init,
+            self.transform_max_iter,
+            self.transform_tol,
+        )
+        _warn_unconverged(gaps, primals, self.transform_tol, self.transform_max_iter,
+                          type(self).__name__)
+        return codes, primals
+
+    def _dictionary_as(self, dtype):
+        return self.components_.astype(dtype, copy=False)
+
+    def _log(self, message):
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", flush=True)
+
+    def _init_dictionary(self, X, rng, n_components):
+        """Atoms from random rows of X (normalised), jittered so duplicates differ."""
+        n_samples, n_features = X.shape
+        rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
+        D = np.asarray(X[rows], dtype=np.float64)
+        scale = np.sqrt(np.mean(D**2)) if np.any(D) else 1.0
+        D = D + 0.01 * scale * rng.standard_normal(D.shape)
+        norms = np.linalg.norm(D, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return D / norms
+
+    def _auto_alpha(self, X, D, rng):
+        """Bisection (in log scale) for the alpha activating AUTO_ACTIVE_FRACTION of groups."""
+        sub = X[rng.choice(X.shape[0], size=min(X.shape[0], 256), replace=False)]
+        Dd = D.astype(X.dtype)
+        high = alpha_max(sub, Dd, self.group_size, self.positive_code)
+        if high <= 0:
+            return 1.0  # all-zero data: any alpha gives zero codes
+        low = high * 1e-4
+        for _ in range(14):
+            mid = np.sqrt(low * high)
+            codes = solve_codes(sub, Dd, mid, self.group_size, self.positive_code,
+                                None, 200, 1e-3)[0]
+            active = (group_norms(codes, self.group_size) > 0).mean()
+            if active > AUTO_ACTIVE_FRACTION:
+                low = mid
+            else:
+                high = mid
+        return float(np.sqrt(low * high))
+
+    def _auto_connectivity(self, B, E, D):
+        """Penalty whose atom threshold is a fixed fraction of the typical weight.
+
+        The unpenalised update of atom k is ``u_k = D_k + (E - B D)_k / B_kk`` and the
+        penalty thresholds its input-group norms at ``lam / B_kk``. Taking ``lam`` as
+        AUTO_CONNECTIVITY_FRACTION x the median over units of ``B_kk * RMS_h ||u_{k,h}||``
+        prunes the inputs weaker than that fraction of the typical weight.
+        """
+        diag = np.diag(B)
+        live = diag > 0
+        if not np.any(live):
+            return 0.0
+        U = D[live] + (E - B @ D)[live] / diag[live, None]
+        n_input_groups = max(len(self._ptr) - 1, 0) or U.shape[1]
+        rms = np.sqrt((U**2).sum(axis=1) / n_input_groups)
+        # a low quantile rather than the median: units used less than the typical unit face
+        # a higher threshold (lam / B_kk) and would be pruned away entirely
+        return float(AUTO_CONNECTIVITY_FRACTION * np.quantile(diag[live] * rms, 0.25))
+
+    def _reseed_dead(self, X, codes, D, rng, allowed):
+        """Replace unused units by the normalised residual of badly reconstructed samples.
+
+        Each unit is re-seeded at most once: a unit that dies again is one the objective
+        does not want (its connections cost more than it explains), and re-seeding it over
+        and over would only churn.
+        """
+        if not hasattr(self, "_reseeded_units"):
+            self._reseeded_units = np.zeros(D.shape[0], dtype=bool)
+        dead = (~np.any(codes != 0, axis=0) | ~np.any(D != 0, axis=1)) & ~self._reseeded_units
+        n_dead = int(dead.sum())
+        if not allowed or n_dead == 0:
+            return D, 0
+        sub = rng.choice(X.shape[0], size=min(X.shape[0], 1024), replace=False)
+        residual = X[sub] - codes[sub] @ D.astype(X.dtype)
+        err = np.einsum("ij,ij->i", residual, residual)
+        picks = sub[np.argsort(err)[::-1][:n_dead]] if err.max() > 0 else sub[:n_dead]
+        picks = np.resize(picks, n_dead)
+        new = np.asarray(X[picks] - codes[picks] @ D.astype(X.dtype), dtype=np.float64)
+        new += 1e-3 * (np.abs(new).max() or 1.0) * rng.standard_normal(new.shape)
+        new /= np.linalg.norm(new, axis=1, keepdims=True)
+        D = D.copy()
+        D[dead] = new
+        self._reseeded_units |= dead
+        return D, n_dead
+
+    def _surrogate(self, B, E, xsq_mean, penalty_mean, D):
+        """Layer objective from the sufficient statistics (exact for full-batch fits)."""
+        quad = xsq_mean - 2 * np.vdot(E, D) + np.vdot(B, D @ D.T)
+        return float(0.5 * quad + self.alpha_ * penalty_mean
+                     + self.connectivity_alpha_ * connectivity_penalty(D, self.input_groups))
+
+    # ------------------------------------------------------------------ fitting
+    def _start(self, X, rng):
+        n_components, group_size, self._order, self._ptr = self._check_params(X.shape[1])
+        self.n_components_ = n_components
+        self.n_groups_ = n_components // group_size
+        D = self._init_dictionary(X, rng, n_components)
+        self.alpha_ = (self._auto_alpha(X, D, rng) if self.alpha == "auto"
+                       else float(self.alpha))
+        self.components_ = D
+        self.objective_history_ = []
+        self.n_reseeded_ = []
+        self.n_iter_ = 0
+
+    def fit(self, X, y=None):
+        """Learn the dictionary (units' input weights) from ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : GroupSparseCodingLayer
+            The fitted layer.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        rng = check_random_state(self.random_state)
+        for attr in ("_stats", "_n_batches", "_reseeded_units"):
+            self.__dict__.pop(attr, None)
+        with thread_limits(self.n_jobs):
+            self._start(X, rng)
+            if self.batch_size is None:
+                self._fit_full_batch(X, rng)
+            else:
+                self._fit_online(X, rng)
+        return self
+
+    def _fit_full_batch(self, X, rng):
+        n = X.shape[0]
+        D = self.components_
+        codes = None
+        lam = None if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
+        xsq_mean = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / n
+        previous = np.inf
+        converged = False
+        start = time.perf_counter()
+        for it in range(self.max_iter):
+            self.components_ = D
+            codes, primals = self._encode(X, init=codes)
+            codes64 = codes.astype(np.float64, copy=False)
+            B = codes64.T @ codes64 / n
+            E = codes64.T @ X / n
+            if lam is None:
+                lam = self._auto_connectivity(B, E, D)
+            self.connectivity_alpha_ = lam
+            D = update_dictionary(D, B, E, lam, self._order, self._ptr)
+            penalty_mean = float(group_norms(codes, self.group_size).sum() / n)
+            objective = self._surrogate(B, E, xsq_mean, penalty_mean, D)
+            self.objective_history_.append(objective)
+            self.n_iter_ = it + 1
+            decrease = (previous - objective) / max(abs(objective), 1e-300)
+            self._log(
+                f"iter {it + 1}/{self.max_iter} objective {objective:.6e} "
+                f"(rel. decrease {decrease:.1e}) active groups "
+                f"{(group_norms(codes, self.group_size) > 0).mean():.1%} "
+                f"connectivity {(D != 0).mean():.1%} time {time.perf_counter() - start:.2f}s"
+            )
+            if 0 <= decrease <= self.tol:
+                converged = True
+                self.n_reseeded_.append(0)
+                break
+            previous = objective
+            # re-seeding only in the first half leaves the second half a monotone descent
+            D, n_new = self._reseed_dead(X, codes, D, rng, allowed=it < self.max_iter // 2)
+            self.n_reseeded_.append(n_new)
+            if n_new:
+                previous = np.inf
+                self._log(f"re-seeded {n_new} dead units")
+        self.components_ = D
+        self._finish()
+        if not converged:
+            warnings.warn(
+                f"GroupSparseCodingLayer did not converge in max_iter={self.max_iter} iterations "
+                f"(last relative decrease {decrease:.2e} > tol={self.tol:g}). Increase max_iter "
+                "or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _fit_online(self, X, rng):
+        n = X.shape[0]
+        previous = np.inf
+        converged = False
+        start = time.perf_counter()
+        for epoch in range(self.max_iter):
+            order = rng.permutation(n)
+            for lo in range(0, n, self.batch_size):
+                self._online_step(X[order[lo:lo + self.batch_size]], rng)
+            objective = self.objective_history_[-1]
+            decrease = (previous - objective) / max(abs(objective), 1e-300)
+            self._log(f"epoch {epoch + 1}/{self.max_iter} surrogate objective {objective:.6e} "
+                      f"(rel. decrease {decrease:.1e}) time {time.perf_counter() - start:.2f}s")
+            if abs(decrease) <= self.tol:
+                converged = True
+                break
+            previous = objective
+        if not converged:
+            warnings.warn(
+                f"GroupSparseCodingLayer (online) did not converge in max_iter={self.max_iter} "
+                f"epochs (last relative change {decrease:.2e} > tol={self.tol:g}).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def partial_fit(self, X, y=None):
+        """Update the layer with one mini-batch (online dictionary learning).
+
+        The sufficient statistics ``A^T A / m``, ``A^T X / m`` are kept as running averages
+        in which batch ``t`` gets weight ``t ** -0.8`` (see ``ONLINE_FORGET_EXPONENT``): older
+        batches, coded with older dictionaries, fade out. Memory is
+        O(n_components * n_features) whatever the number of samples seen.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One mini-batch.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : GroupSparseCodingLayer
+            The updated layer.
+        """
+        first = not hasattr(self, "_stats")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        if first:
+            self._rng = check_random_state(self.random_state)
+        with thread_limits(self.n_jobs):
+            if first:
+                self._start(X, self._rng)
+            self._online_step(X, self._rng)
+        return self
+
+    def _online_step(self, X, rng):
+        if not hasattr(self, "_stats"):
+            K, p = self.components_.shape
+            self._stats = {"B": np.zeros((K, K)), "E": np.zeros((K, p)), "xsq": 0.0, "pen": 0.0}
+            self._n_batches = 0
+        m = X.shape[0]
+        codes, _ = self._encode(X)
+        codes64 = codes.astype(np.float64, copy=False)
+        self._n_batches += 1
+        weight = self._n_batches ** -ONLINE_FORGET_EXPONENT
+        stats = self._stats
+        stats["B"] += weight * (codes64.T @ codes64 / m - stats["B"])
+        stats["E"] += weight * (codes64.T @ X / m - stats["E"])
+        stats["xsq"] += weight * (float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / m
+                                  - stats["xsq"])
+        stats["pen"] += weight * (float(group_norms(codes, self.group_size).sum()) / m
+                                  - stats["pen"])
+        if not hasattr(self, "connectivity_alpha_"):
+            self.connectivity_alpha_ = (
+                self._auto_connectivity(stats["B"], stats["E"], self.components_)
+                if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
+            )
+        D = update_dictionary(self.components_, stats["B"], stats["E"], self.connectivity_alpha_,
+                              self._order, self._ptr, n_passes=1)
+        D, n_new = self._reseed_dead(X, codes, D, rng, allowed=self._n_batches <= 10)
+        self.components_ = D
+        self.n_reseeded_.append(n_new)
+        self.objective_history_.append(
+            self._surrogate(stats["B"], stats["E"], stats["xsq"], stats["pen"], D))
+        self.n_iter_ = self._n_batches
+        self._finish()
+
+    def _finish(self):
+        self.connectivity_ = self.components_ != 0
+
+    # ------------------------------------------------------------------ transforming
+    def encode(self, X):
+        """Raw (unpooled) group-sparse codes of ``X`` on the learned dictionary.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components_)
+            Codes, of the dtype of ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        with thread_limits(self.n_jobs):
+            return self._encode(X)[0]
+
+    def transform(self, X):
+        """Pooled group outputs of ``X`` (raw codes when ``pooling=None``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_groups_) or (n_samples, n_components_)
+            ``||a_g||_2`` per group (``pooling="l2"``), ``max_j |a_j|`` per group
+            (``pooling="max"``) or the codes (``pooling=None``).
+        """
+        return pool_codes(self.encode(X), self.group_size, self.pooling)
+
+    def inverse_transform(self, X):
+        """Reconstruct inputs from raw codes: ``codes @ components_``.
+
+        Pooled outputs lose the within-group pattern and cannot be inverted; pass the raw
+        codes from :meth:`encode` (or use ``pooling=None``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Raw codes.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstruction, of the dtype of the codes.
+        """
+        check_is_fitted(self)
+        codes = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        if codes.shape[1] != self.n_components_:
+            raise ValueError(
+                f"inverse_transform expects raw codes with n_components_={self.n_components_} "
+                f"columns, got {codes.shape[1]}; pooled outputs cannot be inverted, use "
+                "encode(X) to get codes."
+            )
+        return codes @ self._dictionary_as(codes.dtype)
