@@ -129,7 +129,7 @@ def _cholesky_in_place(H, m):
 
 
 @njit(cache=True, nogil=True)
-def _newton_phase(G, a, r, alpha, gs, positive, n_active, active, idx, H, grad, d, Hd,
+def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, grad, d, Hd,
                   gnorm, budget):
     """Damped Newton steps on the objective restricted to the current support.
 
@@ -138,6 +138,27 @@ def _newton_phase(G, a, r, alpha, gs, positive, n_active, active, idx, H, grad, 
     groups, or -1 when the restricted Hessian is not positive definite (caller falls back).
     """
     for _ in range(_MAX_NEWTON_STEPS):
+        if gs > 1:
+            # Newton only creeps towards the kink of a group whose optimum is zero (its
+            # curvature alpha/||a_g|| blows up): zero such groups by their exact prox test
+            for ia in range(n_active):
+                g = active[ia]
+                lg = L[g]
+                sq = 0.0
+                for j in range(g * gs, (g + 1) * gs):
+                    u = a[j] + r[j] / lg
+                    if positive and u < 0.0:
+                        u = 0.0
+                    sq += u * u
+                if sq * lg * lg <= alpha * alpha:
+                    for k in range(g * gs, (g + 1) * gs):
+                        ak = a[k]
+                        if ak != 0.0:
+                            for ib in range(n_active):
+                                h = active[ib]
+                                for m in range(h * gs, (h + 1) * gs):
+                                    r[m] += G[k, m] * ak
+                            a[k] = 0.0
         # free coordinates: the whole of each non-zero group, except that coordinates at
         # zero stay put where the objective has a kink there (lasso, non-negative codes)
         m = 0
@@ -396,7 +417,7 @@ def _solve_one(G, c, xsq, a, r, L, alpha, gs, positive, max_iter, tol, buf, acti
                         active[n_active] = g
                         n_active += 1
                         break
-            remaining = _newton_phase(G, a, r, alpha, gs, positive, n_active, active, idx, H,
+            remaining = _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H,
                                       grad, direction, Hd, gnorm, 1e-6 * tol * primal)
             if remaining < 0:
                 # singular restricted Hessian: plain sweeps on the support instead
