@@ -267,18 +267,22 @@ def calibrate(peer, pb, ref_obj, args, cal_cache):
 def time_peer(peer, pb, tol, per_row_seconds, ref_obj, args):
     """Median wall/CPU time at each thread count, extrapolating slow peers."""
     n = pb.X.shape[0]
+    threads = args.threads
+    if peer.slow and not args.slow_everywhere:
+        threads = args.threads[:1]
     projected = per_row_seconds * n
     if projected > args.max_peer_seconds:
         # Too slow to run on everything: time the first m rows and scale by n / m.
         # Rows are independent, so the cost is linear in n for every peer here.
-        m = int(np.clip(args.extrapolate_seconds / max(per_row_seconds, 1e-9), 3, n))
+        m = int(np.clip(args.extrapolate_seconds / max(per_row_seconds, 1e-9),
+                        2 if peer.slow else 3, n))
     else:
         m = n
     Xrun = pb.X[:m]
     scale = n / m
     out = {"rows_timed": m, "projected_seconds_1thread": projected}
     codes = None
-    for n_threads in args.threads:
+    for n_threads in threads:
         with pinned_threads(n_threads):
             # Warm-up: JIT, imports, and for row-parallel peers the joblib workers
             # (several chunks so that every worker compiles its numba code).
@@ -366,7 +370,8 @@ def problem_table(pb, rows, threads):
     floor = next((r for r in rows if r["peer"] == "floor"), None)
     flat = []
     for r in rows:
-        d = {"peer": r["peer"] + ("*" if r.get("rows_timed", 0) < pb.X.shape[0] else ""),
+        extrapolated = r.get("rows_timed", pb.X.shape[0]) < pb.X.shape[0]
+        d = {"peer": r["peer"] + ("*" if extrapolated else ""),
              "tol": r.get("tol"), "subopt_mean": r.get("subopt_mean"),
              "subopt_max": r.get("subopt_max"),
              "note": r.get("note", "")}
@@ -452,6 +457,9 @@ def parse_args(argv=None):
     p.add_argument("--time-budget", type=float, default=None,
                    help="stop repeating a configuration after this many seconds")
     p.add_argument("--no-jit", action="store_true", help="skip the JIT compile-time test")
+    p.add_argument("--slow-everywhere", action="store_true",
+                   help="run slow peers (group_lasso: seconds per row) on every problem and "
+                        "thread count, not only on the first Fashion-MNIST setting at 1 thread")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"n_ref": 60 if quick else 128, "n_cal": 40 if quick else 100,
@@ -494,8 +502,15 @@ def main(argv=None):
         log(f"[ref] {pb.name}: {n_ref} rows to max rel gap {rel_gap.max():.1e} "
             f"in {time.perf_counter() - t0:.1f}s, nnz {np.mean(A_ref != 0):.3f}")
         rows = []
+        first_setting = pb.family == problems[0].family and pb.meta["n_samples"] == \
+            problems[0].meta["n_samples"]
         for peer in selected:
             if not peer.supports(pb.group_size):
+                continue
+            if peer.slow and not (first_setting or args.slow_everywhere):
+                rows.append({"peer": peer.name, "skipped": True,
+                             "note": "skipped: slow peer, run on the first setting only "
+                                     "(--slow-everywhere to include)"})
                 continue
             t0 = time.perf_counter()
             try:
@@ -516,6 +531,8 @@ def main(argv=None):
                 else:
                     note = (f"target not reached on calibration rows within the tuning "
                             f"budget; timed at tol={_tol(tol)}")
+                if peer.slow and not args.slow_everywhere:
+                    note += "; timed at 1 thread only"
                 row = {"peer": peer.name, "tol": tol, "calibration": cal, "note": note}
                 row.update(time_peer(peer, pb, tol, per_row, ref_obj, args))
             except Exception as exc:  # noqa: BLE001 -- one broken peer must not stop the run

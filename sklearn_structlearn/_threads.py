@@ -5,7 +5,6 @@ The kernels and the BLAS products run one after the other, never nested, so each
 processes of a ``GridSearchCV(n_jobs=...)`` -- threadpoolctl caps it to ours.
 """
 
-import os
 import threading
 from contextlib import contextmanager
 
@@ -46,7 +45,3 @@ def thread_limits(n_jobs):
             yield n_threads
         finally:
             numba.set_num_threads(previous)
-
-
-def cpu_count():
-    return os.cpu_count() or 1

@@ -49,6 +49,7 @@ AUTO_CONNECTIVITY_THRESHOLD = 2.0
 # Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
 # for stable statistics, few enough to cost a fraction of a fit.
 _AUTO_SUBSAMPLE = 512
+STANDARDIZE_FLOOR = 0.1
 _INVARIANCE_SUBSAMPLE = 256
 
 
@@ -329,9 +330,13 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         mean = X64.mean(axis=0)
         centred = X64 - mean
         if self.preprocessing == "standardize":
-            scale = centred.std(axis=0)
-            # Constant features are only centred (as StandardScaler does): dividing by a
-            # zero or rounding-level spread would turn them into noise.
+            var = centred.var(axis=0)
+            # Regularised: a feature that is almost constant (a border pixel that is lit
+            # in a handful of images) would otherwise be blown up into rare huge values
+            # that the sparse coding spends its units on.
+            floor = STANDARDIZE_FLOOR * float(np.median(var))
+            scale = np.sqrt(var + floor)
+            # Constant features are only centred (as StandardScaler does).
             scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
             matrix = np.diag(1.0 / scale)
         else:  # "zca"

@@ -61,9 +61,11 @@ def _check_encode_inputs(X, dictionary, alpha, group_size, positive, init, max_i
 
 
 def _warn_unconverged(gaps, primals, tol, max_iter, what):
-    unconverged = gaps > tol * primals + 1e-12 * np.maximum(primals, 1e-300)
+    # written as "not converged" so that NaN gaps (a numerical failure) also warn
+    unconverged = ~(gaps <= tol * primals + 1e-12 * np.maximum(primals, 1e-300))
     if np.any(unconverged):
-        worst = float(np.max(gaps / np.maximum(primals, 1e-300)))
+        worst = float(np.nanmax(np.where(np.isfinite(gaps), gaps / np.maximum(primals, 1e-300),
+                                         np.inf)))
         warnings.warn(
             f"{what}: {int(unconverged.sum())} of {gaps.shape[0]} codes did not reach the relative "
             f"duality gap tol={tol:g} within max_iter={max_iter} iterations (worst gap/objective "

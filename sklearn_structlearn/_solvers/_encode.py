@@ -134,8 +134,9 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
     """Damped Newton steps on the objective restricted to the current support.
 
     ``r = c - G a`` must be exact on the support on entry; it is kept exact there. Groups
-    that leave the support are removed from ``active``; returns the new number of active
-    groups, or -1 when the restricted Hessian is not positive definite (caller falls back).
+    that leave the support are removed from ``active``; returns the new number ``n`` of
+    active groups, or ``-1 - n`` when the restricted Hessian is not positive definite (the
+    caller falls back to sweeps on the ``n`` groups left in ``active``).
     """
     for _ in range(_MAX_NEWTON_STEPS):
         if gs > 1:
@@ -181,7 +182,7 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
         if m == 0:
             return n_active
         if m > H.shape[0]:
-            return -1
+            return -1 - n_active
         for s in range(m):
             k = idx[s]
             g = k // gs
@@ -197,7 +198,7 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
                         H[s, t] -= w * a[k] * a[kt] / (gnorm[g] * gnorm[g])
                 H[s, s] += w
         if not _cholesky_in_place(H, m):
-            return -1
+            return -1 - n_active
         # d = -H^{-1} grad by forward then backward substitution
         for s in range(m):
             v = -grad[s]
@@ -350,14 +351,14 @@ def _solve_one(G, c, xsq, a, r, L, alpha, gs, positive, max_iter, tol, buf, acti
                work, all_groups, violation, idx, H, grad, direction, Hd, gnorm):
     K = a.shape[0]
     n_groups = K // gs
-    # a warm start may carry codes of atoms that have died since (zero Gram block): the
-    # sweeps skip dead groups, so zero them here or their penalty would stay forever
+    # a warm start may carry codes of atoms that have died since (zero atoms): the sweeps
+    # skip dead groups, so zero them here or their penalty would stay forever
     n_active = 0
     for g in range(n_groups):
         nonzero = False
         for j in range(g * gs, (g + 1) * gs):
-            if L[g] <= 0.0:
-                a[j] = 0.0
+            if L[g] <= 0.0 or G[j, j] <= 0.0:
+                a[j] = 0.0  # a zero atom's only optimal code is 0; prox steps only shrink it
             elif a[j] != 0.0:
                 nonzero = True
         if nonzero:
@@ -421,6 +422,7 @@ def _solve_one(G, c, xsq, a, r, L, alpha, gs, positive, max_iter, tol, buf, acti
                                       grad, direction, Hd, gnorm, 1e-6 * tol * primal)
             if remaining < 0:
                 # singular restricted Hessian: plain sweeps on the support instead
+                n_active = -1 - remaining
                 for _s in range(_MAX_ACTIVE_SWEEPS):
                     if _sweep(G, a, r, L, alpha, gs, positive, buf, active,
                               n_active) <= 0.1 * tol * primal:
@@ -526,6 +528,14 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes = np.array(init, dtype=dtype, order="C", copy=True)
     L = group_lipschitz(G, group_size)
     n_iter = np.zeros(n, dtype=np.int64)
+    if alpha == 0 and n:
+        # No penalty: least squares (non-negative for positive codes). The duality gap is
+        # useless here (the dual feasible set shrinks to theta with D theta = 0), so solve
+        # it directly: minimum-norm least squares, or NNLS row by row.
+        codes = _unpenalised_codes(X, dictionary, positive)
+        residual = np.asarray(X, dtype=np.float64) - codes @ np.asarray(dictionary, np.float64)
+        primals = 0.5 * np.einsum("ij,ij->i", residual, residual)
+        return codes, n_iter, np.zeros(n), primals
     gaps = np.zeros(n, dtype=np.float64)
     primals = np.zeros(n, dtype=np.float64)
     # several chunks per thread balance rows that need more iterations than others
@@ -538,3 +548,17 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
             encode_bcd(G, C, x_sqnorm, codes, L, float(alpha), int(group_size), bool(positive),
                        int(max_iter), float(tol), n_chunks, n_iter, gaps, primals)
     return codes, n_iter, gaps, primals
+
+
+def _unpenalised_codes(X, dictionary, positive):
+    """Codes for alpha = 0: least squares (minimum norm) or non-negative least squares."""
+    D64 = np.asarray(dictionary, dtype=np.float64)
+    X64 = np.asarray(X, dtype=np.float64)
+    if not positive:
+        codes = np.linalg.lstsq(D64.T, X64.T, rcond=None)[0].T
+    else:
+        from scipy.optimize import nnls
+
+        codes = np.array([nnls(D64.T, x)[0] for x in X64])
+    return np.ascontiguousarray(codes, dtype=X.dtype)
+
