@@ -276,6 +276,10 @@ def time_peer(peer, pb, tol, per_row_seconds, ref_obj, args):
         # Rows are independent, so the cost is linear in n for every peer here.
         m = int(np.clip(args.extrapolate_seconds / max(per_row_seconds, 1e-9),
                         2 if peer.slow else 3, n))
+        if not (peer.per_row or peer.slow):
+            # Batched solvers (one call for all rows) run less efficiently on few rows:
+            # keep enough rows that the extrapolation does not overstate their cost.
+            m = max(m, min(n, 500))
     else:
         m = n
     Xrun = pb.X[:m]
@@ -520,10 +524,12 @@ def main(argv=None):
                 tol, cal = calibrate(peer, pb, ref_obj, args, cal_cache)
                 per_row = cal.get("per_row_seconds")
                 if per_row is None or "reused_from" in cal:
+                    # Batched solvers amortise over rows: probe them on more rows.
+                    n_probe = min(n_ref, 8 if peer.per_row or peer.slow else 128)
                     t1 = time.perf_counter()
                     with pinned_threads(1):
-                        peer.solve(pb.X[:min(20, n_ref)], pb.D, pb.alpha, pb.group_size, tol, 1)
-                    per_row = (time.perf_counter() - t1) / min(20, n_ref)
+                        peer.solve(pb.X[:n_probe], pb.D, pb.alpha, pb.group_size, tol, 1)
+                    per_row = (time.perf_counter() - t1) / n_probe
                 if cal["reached"]:
                     note = peer.note
                 elif tol == peer.tols[-1]:
@@ -531,6 +537,8 @@ def main(argv=None):
                 else:
                     note = (f"target not reached on calibration rows within the tuning "
                             f"budget; timed at tol={_tol(tol)}")
+                if "reused_from" in cal:
+                    note = (note + "; " if note else "") + f"tol tuned on {cal['reused_from']}"
                 if peer.slow and not args.slow_everywhere:
                     note += "; timed at 1 thread only"
                 row = {"peer": peer.name, "tol": tol, "calibration": cal, "note": note}

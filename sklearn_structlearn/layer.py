@@ -473,7 +473,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
-        for attr in ("_stats", "_n_batches", "_reseeded_units"):
+        for attr in ("_stats", "_n_batches", "_reseeded_units", "_rng"):
             self.__dict__.pop(attr, None)
         with thread_limits(self.n_jobs):
             self._start(X, rng)
@@ -580,9 +580,10 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self : GroupSparseCodingLayer
             The updated layer.
         """
-        first = not hasattr(self, "_stats")
+        # a layer fitted by fit() is continued from, as MiniBatchDictionaryLearning is
+        first = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
-        if first:
+        if not hasattr(self, "_rng"):
             self._rng = check_random_state(self.random_state)
         with thread_limits(self.n_jobs):
             if first:
@@ -619,7 +620,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.n_reseeded_.append(n_new)
         self.objective_history_.append(
             self._surrogate(stats["B"], stats["E"], stats["xsq"], stats["pen"], D))
-        self.n_iter_ = self._n_batches
+        self.n_iter_ += 1
         self._finish()
 
     def _finish(self):
@@ -699,7 +700,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         n_classes : int, default=None
             Adds a linear classification head with this many outputs.
         n_iter : int, default=None
-            Unrolled iterations in ``"exact"`` mode (``None``: 200, enough for 1e-3
+            Unrolled iterations in ``"exact"`` mode (``None``: 300, enough for 1e-3
             relative agreement with ``transform`` in float32 with the defaults).
         dtype : torch.dtype, default=None
             Parameter dtype (``None``: ``torch.float32``).

@@ -197,6 +197,14 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
                     if kt // gs == g:
                         H[s, t] -= w * a[k] * a[kt] / (gnorm[g] * gnorm[g])
                 H[s, s] += w
+        # a relative ridge keeps the factorisation alive when the support is linearly
+        # dependent (more atoms than features): the step then runs along the null space
+        # until a coordinate reaches zero and leaves -- the feature-sign answer to it
+        ridge = 0.0
+        for s in range(m):
+            ridge = max(ridge, H[s, s])
+        for s in range(m):
+            H[s, s] += 1e-9 * ridge
         if not _cholesky_in_place(H, m):
             return -1 - n_active
         # d = -H^{-1} grad by forward then backward substitution
@@ -517,9 +525,13 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     n = X.shape[0]
     K = dictionary.shape[0]
     # the two products are the unavoidable cost; everything after is O(K * nnz) per row
-    G = dictionary @ dictionary.T if gram is None else gram
+    # G in float64 whatever the data dtype: a float32-rounded Gram matrix of an
+    # over-complete dictionary can have negative eigenvalues, along which the Gram-form
+    # objective is unbounded below. It is only K x K, so this costs nothing.
+    D64 = np.asarray(dictionary, dtype=np.float64)
+    G = D64 @ D64.T if gram is None else gram
     C = X @ dictionary.T if correlations is None else correlations
-    G = np.ascontiguousarray(G, dtype=dtype)
+    G = np.ascontiguousarray(G, dtype=np.float64)
     C = np.ascontiguousarray(C, dtype=dtype)
     x_sqnorm = np.einsum("ij,ij->i", X, X, dtype=np.float64)
     if init is None:

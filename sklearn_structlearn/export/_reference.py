@@ -27,7 +27,7 @@ import numpy as np
 #: gets, in float32, a relative error to ``transform`` of ~1e-4 after 100 iterations and
 #: ~1e-6 to 1e-4 after 200 (the remainder is the solver tolerance of ``transform``
 #: itself); plain FISTA (``restart=False``) needs ~300-500 iterations for 5e-4 to 1e-4.
-DEFAULT_N_ITER = 200
+DEFAULT_N_ITER = 300
 
 #: Whether the ``"exact"`` mode restarts the FISTA momentum adaptively (see fista_codes).
 DEFAULT_RESTART = True
