@@ -9,30 +9,29 @@ with contiguous groups ``a_g`` of ``group_size`` entries (``group_size=1``: the 
 This is the convention of :func:`sklearn.decomposition.sparse_encode` and of
 ``sklearn_structlearn.group_sparse_encode``. Each peer's own convention, and the
 translation used here, is written next to the peer and was checked numerically
-(``python benchmarks/_peers.py`` re-runs that check):
+(``python benchmarks/_peers.py`` re-runs that check).
 
-=================  =========================================================  ===========================
-peer               its objective (one row: design ``D^T``, target ``x``, p = n_features)  what we pass
-=================  =========================================================  ===========================
-sklearn_cd         Lasso: 1/(2p) ||x - D^T a||^2 + a' ||a||_1                  a' = alpha / p
-sklearn_lars       LassoLars: same as Lasso                                    a' = alpha / p (inside sparse_encode)
-skglm              Lasso / GroupLasso: 1/(2p) ||.||^2 + a' sum_g w_g ||a_g||   a' = alpha / p, w_g = 1 (default)
-celer              Lasso / GroupLasso: 1/(2p) ||.||^2 + a' sum_g w_g ||a_g||   a' = alpha / p, w_g = 1 (default)
-group_lasso        GroupLasso: 1/(2p) ||.||^2 + r * s_g ||a_g||  **but** its   r = alpha / (2p), s_g = 1
-                   FISTA steps the gradient by 0.5/L and thresholds by r/L,    (scale_reg="none")
-                   so its fixed point solves 1/(2p)||.||^2 + 2 r sum_g ||a_g||
-spams_lasso        spams.lasso mode=2: 1/2 ||x - D a||^2 + l1 ||a||_1          l1 = alpha
-spams_fista        fistaFlat loss="square": 1/2 ||y - X w||^2 + l1 * regul     l1 = alpha
-numpy_fista        (P) directly (batched FISTA with adaptive restart)          alpha
-=================  =========================================================  ===========================
+Per row, a peer sees a regression with design ``D^T`` (p x K, p = n_features) and
+target ``x``; its objective and the parameter passed to it:
+
+- sklearn_cd, sklearn_lars: 1/(2p) ||x - D^T a||^2 + a' ||a||_1, with a' = alpha / p
+  (sparse_encode does this division itself).
+- skglm, celer (Lasso / GroupLasso): 1/(2p) ||x - D^T a||^2 + a' sum_g w_g ||a_g||, with
+  a' = alpha / p and the default weights w_g = 1.
+- group_lasso: documented as 1/(2p) ||x - D^T a||^2 + r sum_g s_g ||a_g||, but its FISTA
+  steps the gradient by 0.5/L and thresholds by r/L, so its fixed point solves the problem
+  with 2r: we pass r = alpha / (2p), s_g = 1 (scale_reg="none").
+- spams_lasso (mode=2), spams_fista (loss="square"): 1/2 ||x - D a||^2 + l1 * penalty,
+  with l1 = alpha.
+- numpy_fista: (P) directly (batched FISTA with adaptive restart).
 
 The reference solution used to measure suboptimality is :func:`reference_solve`
 (the same batched FISTA, run to a relative duality gap of 1e-12 on every row).
 
 Every ``solve_*`` function has the signature ``solve(X, D, alpha, group_size, tol,
 n_threads) -> codes`` (n_samples x n_components, float64). Peers that fit one row per
-call (skglm, celer, group_lasso) are spread over ``n_threads`` joblib worker processes
-when ``n_threads > 1`` -- exactly what ``sparse_encode(n_jobs=...)`` does for scikit-learn.
+call (skglm, celer, group_lasso), and sklearn_cd, are spread over ``n_threads`` joblib
+worker processes when ``n_threads > 1`` -- what ``sparse_encode(n_jobs=...)`` does.
 """
 
 from __future__ import annotations

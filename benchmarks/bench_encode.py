@@ -454,7 +454,7 @@ def parse_args(argv=None):
                    help="skip ladder values looser than this")
     p.add_argument("--max-peer-seconds", type=float, default=None,
                    help="solvers projected slower than this are timed on a subsample "
-                        "and extrapolated linearly (marked *); default 60 (quick: 10)")
+                        "and extrapolated linearly (marked *); default 45 (quick: 10)")
     p.add_argument("--extrapolate-seconds", type=float, default=None,
                    help="target duration of one extrapolated timing run")
     p.add_argument("--repeats", type=int, default=3, help="max timed repeats (median kept)")
@@ -467,10 +467,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"n_ref": 60 if quick else 128, "n_cal": 40 if quick else 100,
-                "cal_budget": 10.0 if quick else 30.0,
-                "max_peer_seconds": 10.0 if quick else 60.0,
-                "extrapolate_seconds": 2.0 if quick else 5.0,
-                "time_budget": 3.0 if quick else 10.0}
+                "cal_budget": 10.0 if quick else 20.0,
+                "max_peer_seconds": 10.0 if quick else 45.0,
+                "extrapolate_seconds": 2.0 if quick else 4.0,
+                "time_budget": 3.0 if quick else 8.0}
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)

@@ -411,7 +411,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         # a higher threshold (lam / B_kk) and would be pruned away entirely
         return float(AUTO_CONNECTIVITY_FRACTION * np.quantile(diag[live] * rms, 0.25))
 
-    def _reseed_dead(self, X, codes, D, rng, allowed):
+    def _reseed_dead(self, X, codes, D, rng, allowed, unused=None):
         """Replace unused units by the normalised residual of badly reconstructed samples.
 
         Each unit is re-seeded at most once: a unit that dies again is one the objective
@@ -420,7 +420,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         if not hasattr(self, "_reseeded_units"):
             self._reseeded_units = np.zeros(D.shape[0], dtype=bool)
-        dead = (~np.any(codes != 0, axis=0) | ~np.any(D != 0, axis=1)) & ~self._reseeded_units
+        if unused is None:
+            unused = ~np.any(codes != 0, axis=0)
+        dead = (unused | ~np.any(D != 0, axis=1)) & ~self._reseeded_units
         n_dead = int(dead.sum())
         if not allowed or n_dead == 0:
             return D, 0
@@ -615,7 +617,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             )
         D = update_dictionary(self.components_, stats["B"], stats["E"], self.connectivity_alpha_,
                               self._order, self._ptr, n_passes=1)
-        D, n_new = self._reseed_dead(X, codes, D, rng, allowed=self._n_batches <= 10)
+        # online, "unused" is judged on the accumulated statistics, not on one small batch
+        D, n_new = self._reseed_dead(X, codes, D, rng, allowed=self._n_batches <= 10,
+                                     unused=np.diag(stats["B"]) <= 0)
         self.components_ = D
         self.n_reseeded_.append(n_new)
         self.objective_history_.append(
