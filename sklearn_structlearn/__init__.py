@@ -5,6 +5,7 @@ connects to which input, which units pool together and how many layers to stack;
 result is a scikit-learn transformer and can be exported to PyTorch (optional extra).
 """
 
+from .classifier import StructuredNetClassifier
 from .deep import DeepStructureLearner
 from .entropy import entropy_gain, output_entropy
 from .layer import GroupSparseCodingLayer, group_sparse_encode
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "DeepStructureLearner",
     "GroupSparseCodingLayer",
+    "StructuredNetClassifier",
     "alpha_max",
     "entropy_gain",
     "group_sparse_encode",

@@ -42,10 +42,12 @@ PREPROCESSINGS = ("standardize", "zca", None)
 # killing them (measured on Fashion-MNIST, digits and natural patches, see the notes
 # of the class docstring).
 AUTO_ACTIVE_FRACTION = 0.25
-# "auto" connectivity penalty: the weight threshold of a typically used unit is this
-# multiple of the RMS weight of a unit-norm atom spread over all the inputs,
-# ``1 / sqrt(n_input_groups)``. Weights smaller than that are pruned.
-AUTO_CONNECTIVITY_THRESHOLD = 2.0
+# "auto" connectivity penalty: this fraction of the code penalty a typical unit pays,
+# ``connectivity_alpha = AUTO_CONNECTIVITY_RATIO * alpha * median_k mean_i |A_ik|`` (see
+# ``auto_penalties``). Scaling the penalty by what a unit pays for its codes (not by the
+# raw data scale) is what keeps units alive: a unit whose weights cost more than its codes
+# shrinks and dies.
+AUTO_CONNECTIVITY_RATIO = 0.1
 # Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
 # for stable statistics, few enough to cost a fraction of a fit.
 _AUTO_SUBSAMPLE = 512
@@ -769,22 +771,29 @@ def auto_penalties(
     positive=False,
     alpha=None,
     active_fraction=None,
-    threshold=None,
+    connectivity_ratio=None,
     n_subsample=_AUTO_SUBSAMPLE,
     random_state=None,
 ):
     """Data-scaled code and connectivity penalties for a layer fitted on ``X``.
 
     On a subsample, atoms are drawn from normalised random rows (as the layer initialises
-    its dictionary) and
+    its dictionary), then:
 
-    - ``alpha`` is the code penalty at which these atoms activate ``active_fraction``
-      of the groups (bisection in log scale), unless given;
-    - with the codes ``A`` at that penalty, ``B_kk = mean_i A_ik^2`` and the unpenalised
-      atom update ``u_k = D_k + (A^T X / n - B D)_k / B_kk`` of the layer's dictionary
-      step, ``connectivity_alpha = threshold * median_k(B_kk * RMS(u_k))``. The
-      dictionary step thresholds atom ``k`` at ``connectivity_alpha / B_kk``, so for the
-      median unit the weights smaller than ``threshold`` times their RMS are pruned.
+    - ``alpha`` is the code penalty at which these atoms activate ``active_fraction`` of
+      the groups (bisection in log scale), unless it is given;
+    - with the codes ``A`` at that penalty,
+      ``connectivity_alpha = connectivity_ratio * alpha * median_k mean_i |A_ik|``.
+
+    Why this scale: rescaling an atom ``D_k`` by ``s <= 1`` (and its codes by ``1 / s``)
+    leaves the reconstruction unchanged, lowers the connectivity cost
+    ``connectivity_alpha * ||D_k||_1`` by ``s`` and raises the code cost, about
+    ``alpha * mean_i |A_ik|``, by ``1 / s``. A unit whose connections cost more than its
+    codes therefore shrinks, is used less, and dies. Tying the connectivity penalty to
+    the code cost of the typical unit keeps a typical unit with ``||D_k||_1`` below
+    ``1 / connectivity_ratio`` (about ``1 / connectivity_ratio**2`` inputs of equal
+    weight) out of that spiral, whatever the number of inputs and the scale of the data
+    (both penalties scale like the data's variance).
 
     Parameters
     ----------
@@ -801,9 +810,9 @@ def auto_penalties(
         Code penalty to use instead of resolving it.
     active_fraction : float, default=None
         Target fraction of active groups (None: ``AUTO_ACTIVE_FRACTION``).
-    threshold : float, default=None
-        Pruning threshold in units of the RMS weight of the median unit (None:
-        ``AUTO_CONNECTIVITY_THRESHOLD``).
+    connectivity_ratio : float, default=None
+        Ratio of the connectivity penalty to the typical code cost (None:
+        ``AUTO_CONNECTIVITY_RATIO``).
     n_subsample : int, default=512
         Rows used.
     random_state : int, RandomState instance or None, default=None
@@ -813,6 +822,15 @@ def auto_penalties(
     -------
     alpha : float
     connectivity_alpha : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn.deep import auto_penalties
+    >>> X = np.random.RandomState(0).standard_normal((300, 20))
+    >>> alpha, connectivity_alpha = auto_penalties(X, 16, 2, random_state=0)
+    >>> bool(alpha > 0 and connectivity_alpha > 0)
+    True
     """
     import warnings
 
@@ -823,8 +841,8 @@ def auto_penalties(
 
     if active_fraction is None:
         active_fraction = AUTO_ACTIVE_FRACTION
-    if threshold is None:
-        threshold = AUTO_CONNECTIVITY_THRESHOLD
+    if connectivity_ratio is None:
+        connectivity_ratio = AUTO_CONNECTIVITY_RATIO
     rng = check_random_state(random_state)
     X = np.asarray(X, dtype=np.float64)
     n_samples, n_features = X.shape
@@ -857,4 +875,4 @@ def auto_penalties(
                 high = mid
         alpha = float(np.sqrt(low * high))
     typical_code = float(np.median(np.mean(np.abs(encode(alpha)), axis=0)))
-    return float(alpha), float(threshold * alpha * typical_code / np.sqrt(n_features))
+    return float(alpha), float(connectivity_ratio * alpha * typical_code)
