@@ -51,7 +51,7 @@ AUTO_CONNECTIVITY_RATIO = 0.1
 # Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
 # for stable statistics, few enough to cost a fraction of a fit.
 _AUTO_SUBSAMPLE = 512
-STANDARDIZE_FLOOR = 0.1
+STANDARDIZE_FLOOR = 0.01
 _INVARIANCE_SUBSAMPLE = 256
 
 
@@ -289,7 +289,10 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         connectivity_alpha = self._per_layer(
             "connectivity_alpha", max_depth,
             lambda v, n: check_float(v, n, min_value=0.0, allow_auto=True))
-        check_float(self.depth_tol, "depth_tol")
+        # +-inf are meaningful here: "never add a layer" / "always stack to max_depth".
+        if (isinstance(self.depth_tol, (bool, np.bool_))
+                or not isinstance(self.depth_tol, numbers.Real) or np.isnan(self.depth_tol)):
+            raise TypeError(f"depth_tol must be a float (inf allowed), got {self.depth_tol!r}.")
         estimator = self.entropy_estimator
         if not callable(estimator):
             check_option(estimator, "entropy_estimator", ("binned", "knn"))
