@@ -47,7 +47,7 @@ AUTO_ACTIVE_FRACTION = 0.25
 # ``auto_penalties``). Scaling the penalty by what a unit pays for its codes (not by the
 # raw data scale) is what keeps units alive: a unit whose weights cost more than its codes
 # shrinks and dies.
-AUTO_CONNECTIVITY_RATIO = 0.1
+AUTO_CONNECTIVITY_RATIO = 0.13
 # Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
 # for stable statistics, few enough to cost a fraction of a fit.
 _AUTO_SUBSAMPLE = 512
@@ -96,9 +96,9 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         subsample of its inputs (the resolved values are in ``layers_[l].alpha_``).
     connectivity_alpha : float, "auto" or list, default="auto"
         Connectivity penalty on the units' input weights. ``0`` gives dense layers.
-        ``"auto"`` is data-scaled: for a unit used as much as the median unit of the
-        initial dictionary, the penalty prunes input weights smaller than twice the
-        RMS weight of a unit-norm atom (see Notes). Resolved values are in
+        ``"auto"`` is data-scaled (never zero on non-constant data): 0.13 times the
+        code cost ``alpha * mean_i |A_ik|`` of the median unit of the layer's initial
+        dictionary (see Notes and :func:`auto_penalties`). Resolved values are in
         ``layers_[l].connectivity_alpha_``.
     depth_tol : float, default=0.05
         Minimum relative entropy gain for a layer beyond the first to be kept.
@@ -106,11 +106,16 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         Entropy estimator of the outputs, see
         :func:`~sklearn_structlearn.entropy.output_entropy`.
     preprocessing : {"standardize", "zca"} or None, default="zca"
-        Fixed affine map applied first: ``"standardize"`` centres each feature and
-        divides it by its standard deviation (features with zero variance are only
-        centred); ``"zca"`` centres and ZCA-whitens with the regularised covariance
-        (see ``zca_epsilon``); ``None`` leaves the data as they are.
-    zca_epsilon : float, default=0.1
+        Fixed affine map applied first (``preprocess_mean_``, ``preprocess_matrix_``):
+        ``"zca"`` centres and ZCA-whitens with the regularised covariance (see
+        ``zca_epsilon``); ``"standardize"`` centres each feature and divides it by
+        ``sqrt(var_j + 0.01 * median_j var_j)`` -- its standard deviation, except for
+        almost constant features, which would otherwise become rare huge values
+        (constant features are only centred); ``None`` leaves the data as they are.
+        ``"zca"`` is the default because decorrelated inputs give local, alive units
+        on images (see Notes); it costs a ``n_features x n_features`` eigendecomposition,
+        use ``"standardize"`` for thousands of features.
+    zca_epsilon : float, default=1.0
         ZCA regulariser, relative: ``zca_epsilon`` times the mean eigenvalue of the
         covariance is added to every eigenvalue before inverting their square roots,
         so directions of small variance (mostly noise) are not blown up.
@@ -153,6 +158,9 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         (:func:`~sklearn_structlearn.entropy.entropy_gain`); the first entry, the
         gain of layer 1 over the preprocessed input, is informative only (the first
         layer is always kept).
+    n_iter_ : int
+        Largest number of alternating iterations run by a kept layer (each layer's own
+        count is ``layers_[l].n_iter_``).
     stop_reason_ : str
         Why stacking stopped: ``"max_depth"`` or ``"entropy_gain"``.
     structure_ : list of LayerStructure
@@ -193,14 +201,25 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     coordinate, so their binned entropy counts pixel noise and the redundancy
     between neighbouring pixels that a sparse code removes.
 
-    **"auto" penalties.** The layer's own ``"auto"`` rules are resolved here on a
-    subsample of each layer's inputs, with constants measured on Fashion-MNIST,
-    digits and natural image patches: the code penalty activates about 25% of the
-    groups of the initial dictionary (sparser codes make whole-image templates that
-    pruning then kills), and the connectivity penalty
-    ``lam = 2 * median_k(B_kk) / sqrt(n_inputs)`` (``B_kk`` the mean squared code
-    of unit ``k``) prunes, for a typical unit, the weights below twice the RMS
-    weight of a unit-norm atom.
+    The binned entropy of a deterministic stack can only grow when a layer exposes
+    its information in more, or more active, outputs: re-coding a representation
+    that has nothing left to combine loses bits to the sparse code's shrinkage, and
+    pooling discards the variation inside groups. With equal widths the rule
+    therefore stops early (depth 1 on digits and Fashion-MNIST with the defaults,
+    where a linear read-out of deeper layers is also less accurate); set
+    ``depth_tol=-numpy.inf`` to stack ``max_depth`` layers anyway.
+
+    **"auto" penalties** are resolved here, per layer, on a subsample of the layer's
+    inputs (:func:`auto_penalties`). The code penalty activates 25% of the groups of
+    the initial dictionary: much sparser codes make whole-image templates, which the
+    connectivity penalty then kills. The connectivity penalty is 0.13 times the code
+    cost of the median unit: a unit whose connections cost more than its codes
+    shrinks and dies, so scaling the penalty by the code cost (rather than by the
+    data) prunes weak connections while keeping units alive. Measured with the
+    defaults (``n_components=128``, ``group_size=4``, ZCA with ``zca_epsilon=1``):
+    Fashion-MNIST (2000 images) locality 0.29, 91% of the units alive, median fan-in
+    49 of 784 pixels; digits locality 0.33, 99% alive, median fan-in 6 of 64;
+    12x12 natural patches locality about 0.1, all units alive.
 
     Examples
     --------
@@ -229,7 +248,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         depth_tol=0.05,
         entropy_estimator="binned",
         preprocessing="zca",
-        zca_epsilon=0.1,
+        zca_epsilon=1.0,
         image_shape=None,
         pooling="l2",
         positive_code=False,
@@ -505,6 +524,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         if self.stop_reason_ == "max_depth":
             self.candidate_entropies_ = self.entropies_.copy()
         self.entropy_gains_ = np.array(gains)
+        self.n_iter_ = max(layer.n_iter_ for layer in layers)
         self.structure_ = self._describe_layers(X, rng)
         self._log(
             f"depth {self.n_layers_} ({self.stop_reason_}), total "
@@ -784,7 +804,8 @@ def auto_penalties(
     its dictionary), then:
 
     - ``alpha`` is the code penalty at which these atoms activate ``active_fraction`` of
-      the groups (bisection in log scale), unless it is given;
+      the groups (bisection in log scale), unless it is given; the fraction is capped
+      so that no more than ``n_features / 2`` units are active on average;
     - with the codes ``A`` at that penalty,
       ``connectivity_alpha = connectivity_ratio * alpha * median_k mean_i |A_ik|``.
 
@@ -866,6 +887,9 @@ def auto_penalties(
                                        positive=positive, max_iter=200, tol=1e-3)
 
     if alpha is None:
+        # No more active units than half the inputs: beyond that the code problem is
+        # nearly singular (as many active atoms as dimensions), slow and not sparse.
+        active_fraction = min(active_fraction, 0.5 * n_features / n_components)
         high = float(alpha_max(sub, D, group_size, positive))
         if high <= 0:
             return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
