@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,7 @@ def _write_pictures(model, out, written):
 def learn(args):
     """Run the ``learn`` command; returns the fitted learner."""
     import joblib
+    from sklearn.exceptions import ConvergenceWarning
 
     from .deep import DeepStructureLearner
 
@@ -261,12 +263,24 @@ def learn(args):
         print(f"data: {description}", flush=True)
     model = DeepStructureLearner(**_learner_params(args, image_shape))
     start = time.perf_counter()
-    model.fit(X)
+    with warnings.catch_warnings(record=True) as caught:
+        # A solver stopping at max_iter is routine here; one line says so instead of a
+        # warning (with a source line) per layer.
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X)
     elapsed = time.perf_counter() - start
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    n_convergence = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if n_convergence and not args.quiet:
+        print(f"note: {n_convergence} solver(s) stopped at their iteration limit "
+              "(raise --max-iter for tighter fits)", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     summary = f"data: {description}\n{model.summary()}\nfit time: {elapsed:.1f}s\n"
-    print(summary, end="", flush=True)
+    # the data line was printed before the fit (unless quiet)
+    print(summary if args.quiet else summary.split("\n", 1)[1], end="", flush=True)
     written = []
     (args.out / "summary.txt").write_text(summary)
     written.append(args.out / "summary.txt")

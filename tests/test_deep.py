@@ -150,9 +150,8 @@ def test_locality_independent_of_pixel_order():
 @pytest.mark.skipif(not fashion_mnist_available(),
                     reason="needs the Debian package dataset-fashion-mnist")
 def test_locality_on_fashion_mnist():
-    X, _ = load_fashion_mnist(n_samples=800, random_state=0)
-    learner = DeepStructureLearner(max_depth=1, image_shape=(28, 28), max_iter=15,
-                                   random_state=0).fit(X)
+    X, _ = load_fashion_mnist(n_samples=1000, random_state=0)
+    learner = DeepStructureLearner(max_depth=1, image_shape=(28, 28), random_state=0).fit(X)
     structure = learner.structure_[0]
     assert structure.locality < 0.7
     assert structure.fan_in["frac_dead_units"] <= 0.1
@@ -175,15 +174,23 @@ def test_depth_stops_without_structure_beyond_one_layer():
     assert learner.entropy_gains_[-1] < learner.depth_tol
 
 
-def test_depth_goes_deeper_when_next_layer_gains(digits):
-    # A second layer with many more outputs than the first exposes more bits: the rule
-    # keeps it (and stops at max_depth).
+@pytest.mark.parametrize("widths, expected_depth", [([16, 32, 64], 3), ([16, 32, 8], 2),
+                                                   ([16, 8, 32], 1)])
+def test_depth_rule_keeps_layers_while_entropy_grows(widths, expected_depth, digits):
+    # The rule itself, with an entropy that is known in advance: "entropy" = number of
+    # outputs, so a layer is kept exactly when it is wider than the one below.
     X, _ = digits
-    learner = DeepStructureLearner(max_depth=2, n_components=[16, 128], group_size=[4, 1],
-                                   max_iter=10, random_state=0).fit(X)
-    assert learner.n_layers_ == 2
-    assert learner.stop_reason_ == "max_depth"
-    assert learner.entropy_gains_[1] >= learner.depth_tol
+    learner = DeepStructureLearner(max_depth=3, n_components=widths, group_size=4,
+                                   entropy_estimator=lambda Z: float(Z.shape[1]),
+                                   max_iter=3, random_state=0).fit(X)
+    assert learner.n_layers_ == expected_depth
+    kept = [w // 4 for w in widths[:expected_depth]]
+    assert_array_equal(learner.entropies_, [64.0] + kept)
+    assert learner.stop_reason_ == ("max_depth" if expected_depth == 3 else "entropy_gain")
+    assert np.all(learner.entropy_gains_[1:expected_depth] >= learner.depth_tol)
+    if expected_depth < 3:
+        assert learner.entropy_gains_[expected_depth] < learner.depth_tol
+        assert learner.candidate_entropies_[-1] == widths[expected_depth] // 4
 
 
 def test_entropies_agree_with_layers(fitted_digits, digits):
