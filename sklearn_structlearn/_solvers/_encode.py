@@ -30,8 +30,11 @@ the input dtype, so float32 data still reaches tight gaps. Samples are independe
 solved in parallel (``prange`` over chunks of rows, each chunk with its own buffers).
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+from .._threads import _PARALLEL_LAUNCH
 
 # Cap on the fallback sweeps on the support; the gap test of the next outer iteration is
 # what guarantees convergence, this only bounds wasted work.
@@ -519,8 +522,6 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     Threads are whatever the caller set (see ``_threads.thread_limits``). Returns
     ``codes`` (dtype of X) and per-row ``n_iter``, ``gaps`` and ``primals``.
     """
-    from .._threads import _PARALLEL_LAUNCH
-
     dtype = X.dtype
     n = X.shape[0]
     K = dictionary.shape[0]
@@ -552,8 +553,6 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     primals = np.zeros(n, dtype=np.float64)
     # several chunks per thread balance rows that need more iterations than others
     # (the thread count is read here: calling get_num_threads inside a kernel blocks caching)
-    import numba
-
     n_chunks = max(1, min(n, 8 * numba.get_num_threads()))
     if n:
         with _PARALLEL_LAUNCH:
