@@ -267,16 +267,21 @@ def solve_sklearn_lars(X, D, alpha, group_size, tol, n_threads):
         return sparse_encode(X, D, algorithm="lasso_lars", alpha=alpha, n_jobs=n_threads)
 
 
-def _skglm_rows(X, D, alpha, group_size, tol):
-    from skglm import GroupLasso, Lasso
+def _per_row_estimator_rows(X, D, alpha, group_size, tol, module):
+    """One fit per row with skglm's or celer's Lasso / GroupLasso (same API, same scaling).
 
+    Both minimise 1/(2 n_features) ||x - D^T a||^2 + alpha' * penalty, hence alpha / n_features.
+    """
+    from importlib import import_module
+
+    peer = import_module(module)
     n_features = D.shape[1]
     design = np.asfortranarray(D.T)
     if group_size == 1:
-        est = Lasso(alpha=alpha / n_features, fit_intercept=False, tol=tol, max_iter=1000)
+        est = peer.Lasso(alpha=alpha / n_features, fit_intercept=False, tol=tol, max_iter=1000)
     else:  # int groups = contiguous blocks; weights=None -> all ones
-        est = GroupLasso(groups=group_size, alpha=alpha / n_features, fit_intercept=False,
-                         tol=tol, max_iter=1000)
+        est = peer.GroupLasso(groups=group_size, alpha=alpha / n_features, fit_intercept=False,
+                              tol=tol, max_iter=1000)
     out = np.empty((X.shape[0], D.shape[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -287,32 +292,14 @@ def _skglm_rows(X, D, alpha, group_size, tol):
 
 def solve_skglm(X, D, alpha, group_size, tol, n_threads):
     """skglm Lasso / GroupLasso, one fit per row."""
-    return _row_parallel(partial(_skglm_rows, D=D, alpha=alpha, group_size=group_size, tol=tol),
-                         X, n_threads)
-
-
-def _celer_rows(X, D, alpha, group_size, tol):
-    from celer import GroupLasso, Lasso
-
-    n_features = D.shape[1]
-    design = np.asfortranarray(D.T)
-    if group_size == 1:
-        est = Lasso(alpha=alpha / n_features, fit_intercept=False, tol=tol, max_iter=1000)
-    else:
-        est = GroupLasso(groups=group_size, alpha=alpha / n_features, fit_intercept=False,
-                         tol=tol, max_iter=1000)
-    out = np.empty((X.shape[0], D.shape[0]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i in range(X.shape[0]):
-            out[i] = est.fit(design, X[i]).coef_
-    return out
+    return _row_parallel(partial(_per_row_estimator_rows, D=D, alpha=alpha, group_size=group_size,
+                                 tol=tol, module="skglm"), X, n_threads)
 
 
 def solve_celer(X, D, alpha, group_size, tol, n_threads):
     """celer Lasso / GroupLasso, one fit per row."""
-    return _row_parallel(partial(_celer_rows, D=D, alpha=alpha, group_size=group_size, tol=tol),
-                         X, n_threads)
+    return _row_parallel(partial(_per_row_estimator_rows, D=D, alpha=alpha, group_size=group_size,
+                                 tol=tol, module="celer"), X, n_threads)
 
 
 def _group_lasso_rows(X, D, alpha, group_size, tol):

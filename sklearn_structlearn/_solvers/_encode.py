@@ -131,6 +131,24 @@ def _cholesky_in_place(H, m):
     return True
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _support_penalty(a, idx, m, gs, direction, step):
+    """Group penalty sum_g ||a_g + step * direction_g|| over the support ``idx[:m]``.
+
+    ``idx`` is ordered by group, so the norms are summed group by group in one pass."""
+    penalty = 0.0
+    s = 0
+    while s < m:
+        g = idx[s] // gs
+        sq = 0.0
+        while s < m and idx[s] // gs == g:
+            v = a[idx[s]] + step * direction[s]
+            sq += v * v
+            s += 1
+        penalty += np.sqrt(sq)
+    return penalty
+
+
 @njit(cache=True, nogil=True)
 def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, grad, d, Hd,
                   gnorm, budget):
@@ -258,17 +276,7 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
                     v += G[k, idx[t]] * grad[t]
                 Hd[s] = v
                 change += (0.5 * v - r[k]) * grad[s]
-            penalty = 0.0
-            s = 0
-            while s < m:
-                g = idx[s] // gs
-                sq = 0.0
-                while s < m and idx[s] // gs == g:
-                    v = a[idx[s]] + grad[s]
-                    sq += v * v
-                    s += 1
-                penalty += np.sqrt(sq)
-            change += alpha * (penalty - penalty0)
+            change += alpha * (_support_penalty(a, idx, m, gs, grad, 1.0) - penalty0)
             if change <= -1e-4 * decrement:
                 for s in range(m):
                     k = idx[s]
@@ -291,16 +299,7 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
         step = t_max
         accepted = False
         for _ls in range(40):
-            penalty = 0.0
-            s = 0
-            while s < m:  # idx is ordered by group: sum the norms group by group
-                g = idx[s] // gs
-                sq = 0.0
-                while s < m and idx[s] // gs == g:
-                    v = a[idx[s]] + step * d[s]
-                    sq += v * v
-                    s += 1
-                penalty += np.sqrt(sq)
+            penalty = _support_penalty(a, idx, m, gs, d, step)
             change = step * slope + 0.5 * step * step * curvature + alpha * (penalty - penalty0)
             if change <= -1e-4 * step * decrement:
                 accepted = True
