@@ -75,6 +75,13 @@ def parse_args(argv=None):
     p.add_argument("--structure-max-iter", type=int, default=30)
     p.add_argument("--max-structure-samples", type=int, default=None,
                    help="rows used to learn the structure (default: all training rows)")
+    p.add_argument("--batch-norm", action="store_true",
+                   help="StructuredNetClassifier(batch_norm=True): BatchNorm1d before the head")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="StructuredNetClassifier(dropout=...) before the head")
+    p.add_argument("--encoder-learning-rate", type=float, default=None,
+                   help="StructuredNetClassifier(encoder_learning_rate=...) "
+                        "(default: --learning-rate)")
     p.add_argument("--models", nargs="+", default=["structured", "dense-structured", "mlp", "cnn"],
                    choices=["structured", "dense-structured", "mlp", "cnn"])
     p.add_argument("--data", default=None, help="directory of the Fashion-MNIST idx files")
@@ -119,7 +126,11 @@ def make_cnn(torch, n_classes, image_shape=(28, 28), channels=(32, 64)):
 
 def make_dense_structured(torch, learner, n_classes, rng):
     """The learned network's architecture with all-ones masks and random unit-norm atoms."""
-    from sklearn_structlearn.export import LayerSpec, PreprocessingSpec, build_torch_module
+    from sklearn_structlearn.export import (
+        LayerSpec,
+        build_torch_module,
+        layer_specs_from_estimator,
+    )
 
     specs = []
     for layer in learner.layers_:
@@ -128,9 +139,7 @@ def make_dense_structured(torch, learner, n_classes, rng):
         specs.append(LayerSpec(D, mask=np.ones(D.shape, dtype=bool), alpha=layer.alpha_,
                                group_size=layer.group_size, positive=layer.positive_code,
                                pooling=layer.pooling))
-    pre = None
-    if learner.preprocessing is not None:
-        pre = PreprocessingSpec(mean=learner.preprocess_mean_, W=learner.preprocess_matrix_)
+    _, pre = layer_specs_from_estimator(learner)  # the learner's own preprocessing
     return build_torch_module(specs, mode="feedforward", preprocessing=pre, n_classes=n_classes)
 
 
@@ -206,6 +215,8 @@ def main(argv=None):
         X_train, y_train, args.validation_fraction, split_seed)
 
     rows = []
+    # The machine may be shared: record how busy it was (wall time inflates, CPU does not).
+    args.load_start = os.getloadavg()
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     clf = None
@@ -218,6 +229,8 @@ def main(argv=None):
                 preprocessing=args.preprocessing, image_shape=(28, 28),
                 structure_params={"max_iter": args.structure_max_iter},
                 max_structure_samples=args.max_structure_samples,
+                batch_norm=args.batch_norm, dropout=args.dropout,
+                encoder_learning_rate=args.encoder_learning_rate,
                 max_epochs=args.max_epochs, batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 validation_fraction=args.validation_fraction,
@@ -250,6 +263,14 @@ def main(argv=None):
                 })
                 _log(f"structured ({arch}): test accuracy {rows[-1]['test_accuracy']:.4f}")
 
+            def dense_structured():
+                # Same head (batch norm, dropout) as the structured net: only the masks
+                # and the unsupervised initialisation differ.
+                module = make_dense_structured(torch, learner, n_classes,
+                                               np.random.default_rng(args.seed))
+                clf._add_head_regularisers(module, n_classes, torch)
+                return module
+
             def init(make):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(torch_seed)
@@ -259,8 +280,7 @@ def main(argv=None):
             pix_mean, pix_std = float(X_tr.mean()), float(X_tr.std())
             peers = {
                 "dense-structured": (
-                    lambda: make_dense_structured(torch, learner, n_classes,
-                                                  np.random.default_rng(args.seed)),
+                    dense_structured,
                     lambda X: X, f"{arch.split(' fan-in')[0]}..., all-ones masks, random init"),
                 "mlp": (lambda: make_mlp(torch, X_train.shape[1], widths, n_classes),
                         lambda X: (X - scale_mean) / scale_std,
@@ -282,6 +302,7 @@ def main(argv=None):
     finally:
         torch.set_num_threads(prev_threads)
 
+    args.load_end = os.getloadavg()
     print(report(rows, args, clf))
     if args.json:
         with open(args.json, "w") as f:
@@ -322,6 +343,10 @@ def report(rows, args, clf):
              f"Adam lr {args.learning_rate:g}, batch {args.batch_size}, <= {args.max_epochs} "
              f"epochs, patience {args.n_iter_no_change}, {args.threads} threads")
     lines = [format_table(rows, columns, title=title), ""]
+    if getattr(args, "load_end", None):
+        lines += [f"- load average (1/5/15 min) at start {args.load_start[0]:.1f}/"
+                  f"{args.load_start[1]:.1f}/{args.load_start[2]:.1f}, at end "
+                  f"{args.load_end[0]:.1f}/{args.load_end[1]:.1f}/{args.load_end[2]:.1f}"]
     acc = {r["model"]: r["test_accuracy"] for r in rows}
     if "structured" in acc:
         for peer in ("cnn", "mlp", "dense-structured"):

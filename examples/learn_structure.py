@@ -9,13 +9,21 @@ when the Debian package ``dataset-fashion-mnist`` is installed, on 2000 Fashion-
 images. Each run prints the learned structure (depth, widths, pooling groups, fan-in,
 entropy per layer, receptive-field locality) and writes into ``results/<data>/``:
 
-- ``receptive_fields_layer1.png``: the units' input weights on the pixel grid. Nothing
-  in the fit knows that the inputs are pixels, yet the units connect to small, compact
-  sets of neighbouring pixels (strokes and contour segments on Fashion-MNIST);
+- ``receptive_fields_layer{L}.png``: the units' input weights on the pixel grid (deeper
+  layers traced to the pixels), with the locality ratio in the title. Nothing in the
+  fit knows that the inputs are pixels, yet the units connect to small, compact sets of
+  neighbouring pixels (strokes and contour segments on Fashion-MNIST);
 - ``entropy_vs_depth.png``: the output entropy after each layer, with the layer the
-  depth rule tried and rejected drawn hollow;
+  depth rule tried and rejected drawn hollow, and the redundancy of every
+  representation (the depth rule keeps a layer while it lowers the redundancy);
 - ``connectivity_layer1.png``: the connectivity mask, units x inputs;
 - ``summary.txt`` and ``model.joblib`` (the fitted ``DeepStructureLearner``).
+
+With the defaults (seed 0) this learns depth 1 on digits (locality 0.40, median fan-in
+7 of 64 pixels) and depth 2 on Fashion-MNIST (locality 0.26, median fan-in 56 of 784;
+the second layer pools the first layer's contour segments into whole garment shapes).
+The README's picture is ``results/fashion-mnist/receptive_fields_layer1.png``, copied
+to ``doc/_static/receptive_fields_fashion.png``.
 """
 
 import sys

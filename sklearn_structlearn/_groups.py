@@ -50,7 +50,10 @@ def pool_codes(codes, group_size, pooling="l2"):
     n_samples, n_components = codes.shape
     blocks = codes.reshape(n_samples, n_groups_of(n_components, group_size), group_size)
     if pooling == "l2":
-        return np.sqrt(np.einsum("ngk,ngk->ng", blocks, blocks)).astype(codes.dtype, copy=False)
+        # squares summed in float64: float32 codes of 1e+30 (1e-30) data would overflow to inf
+        # (underflow to 0) when squared in float32
+        return np.sqrt(np.einsum("ngk,ngk->ng", blocks, blocks, dtype=np.float64)).astype(
+            codes.dtype, copy=False)
     if pooling == "max":
         return np.abs(blocks).max(axis=2)
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
@@ -71,6 +74,9 @@ def input_group_pointers(input_groups, n_features):
             f"input_groups must be a 1-d array of length n_features={n_features} giving the "
             f"group label of each input, got shape {labels.shape}."
         )
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+        # np.unique would make NaN one more group: a missing label is a bug upstream
+        raise ValueError("input_groups must hold finite labels (ints or strings), got NaN or inf.")
     _, inverse = np.unique(labels, return_inverse=True)
     order = np.argsort(inverse, kind="stable").astype(np.int64)
     counts = np.bincount(inverse)

@@ -5,11 +5,14 @@ The kernels and the BLAS products run one after the other, never nested, so each
 processes of a ``GridSearchCV(n_jobs=...)`` -- threadpoolctl caps it to ours.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
 import numba
 from threadpoolctl import threadpool_limits
+
+from ._validation import check_n_jobs
 
 # Numba's default "workqueue" threading layer is not re-entrant: two Python threads
 # launching parallel kernels at once abort the process. Serialising the launches keeps
@@ -17,29 +20,75 @@ from threadpoolctl import threadpool_limits
 _PARALLEL_LAUNCH = threading.Lock()
 
 
+def _default_n_threads(max_threads):
+    """All Numba threads, or fewer when ``OMP_NUM_THREADS`` asks for fewer.
+
+    joblib's worker processes (``GridSearchCV(n_jobs=k)``, ``cross_validate``...) set
+    ``OMP_NUM_THREADS = n_cores // k`` and dask workers set it to 1, precisely so that k
+    processes times their threads do not oversubscribe the cores. scikit-learn's OpenMP
+    estimators honour it through ``omp_get_max_threads``; Numba does not read it, so we do.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        limit = int(value)
+    except ValueError:
+        return max_threads
+    return min(limit, max_threads) if limit > 0 else max_threads
+
+
 def effective_n_jobs(n_jobs):
     """Number of threads for ``n_jobs`` (None: all Numba threads, -1: all, -k: all but k-1).
 
     Like scikit-learn's OpenMP-based estimators (KMeans, HistGradientBoosting), ``None``
-    uses every core available to Numba (``NUMBA_NUM_THREADS``), not one.
+    uses every core available to Numba (``NUMBA_NUM_THREADS``), not one -- capped by
+    ``OMP_NUM_THREADS`` when it is set (as joblib and dask set it in their worker
+    processes), so that parallel model selection does not oversubscribe the cores. An
+    explicit ``n_jobs`` is obeyed (up to ``NUMBA_NUM_THREADS``).
     """
     max_threads = numba.config.NUMBA_NUM_THREADS
+    n_jobs = check_n_jobs(n_jobs)  # before anything runs: n_jobs=1.5 or "2" is an error
     if n_jobs is None:
-        return max_threads
-    n_jobs = int(n_jobs)
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
+        return _default_n_threads(max_threads)
     if n_jobs < 0:
         return max(max_threads + 1 + n_jobs, 1)
     return min(n_jobs, max_threads)
 
 
+# The BLAS thread limit is process-wide (Numba's is per thread). Python threads entering and
+# leaving ``thread_limits`` concurrently would each restore the limit they found on entry --
+# possibly another thread's -- and leave BLAS capped after all of them returned. So the first
+# entry sets the limit, later (concurrent or nested) entries share it, and the last exit
+# restores the original.
+_BLAS_LOCK = threading.Lock()
+_blas = {"users": 0, "limiter": None}
+
+
+@contextmanager
+def _blas_limits(n_threads):
+    with _BLAS_LOCK:
+        if _blas["users"] == 0:
+            _blas["limiter"] = threadpool_limits(limits=n_threads, user_api="blas")
+        _blas["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                _blas["limiter"].restore_original_limits()
+                _blas["limiter"] = None
+
+
 @contextmanager
 def thread_limits(n_jobs):
-    """Run the block with ``n_jobs`` Numba threads and at most ``n_jobs`` BLAS threads."""
+    """Run the block with ``n_jobs`` Numba threads and at most ``n_jobs`` BLAS threads.
+
+    Thread-safe: Numba's thread count is per thread; the BLAS limit, process-wide, is set by
+    the first of concurrent callers and restored when the last one leaves.
+    """
     n_threads = effective_n_jobs(n_jobs)
     previous = numba.get_num_threads()
-    with threadpool_limits(limits=n_threads, user_api="blas"):
+    with _blas_limits(n_threads):
         numba.set_num_threads(n_threads)
         try:
             yield n_threads

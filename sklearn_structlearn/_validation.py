@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 
 def check_int(value, name, *, min_value=None, allow_none=False):
     if value is None and allow_none:
@@ -17,6 +19,8 @@ def check_int(value, name, *, min_value=None, allow_none=False):
         raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
     if min_value is not None and value < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got {value}.")
+    if value > _INT64_MAX:  # the kernels take int64: a bigger int is a Numba typing error
+        raise ValueError(f"{name} must be <= {_INT64_MAX} (int64), got {value}.")
     return int(value)
 
 
@@ -47,3 +51,89 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}.")
     return bool(value)
+
+
+def check_n_jobs(n_jobs):
+    """``None``, or a non-zero int (negative counts from the number of cores, as in joblib)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(
+            f"n_jobs must be None or an int (-1: all cores), got {n_jobs!r} of type "
+            f"{type(n_jobs).__name__}."
+        )
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
+    return int(n_jobs)
+
+
+def check_numeric_dtype(X, name="X"):
+    """Reject arrays of strings, bytes, complex numbers or non-numeric objects early.
+
+    ``check_array(X, dtype=float)`` would silently parse an array of strings such as
+    ``"1.5"`` and would reject complex or non-numeric object entries with a message that
+    does not name the argument. Object arrays of numbers stay accepted (scikit-learn's
+    convention). Only NumPy arrays and (nested) lists are inspected; other containers
+    (DataFrames, sparse matrices) are left to ``check_array``.
+    """
+    if isinstance(X, np.ndarray):
+        array = X
+    elif isinstance(X, (list, tuple)):
+        try:
+            array = np.asarray(X)
+        except ValueError:  # ragged: check_array reports the shape problem
+            return
+    else:
+        return
+    kind = array.dtype.kind
+    if kind in "USV":
+        raise TypeError(
+            f"{name} must hold numbers (float or int), got an array of dtype {array.dtype}; "
+            f"convert it explicitly, e.g. {name}.astype(float), if its strings are numbers."
+        )
+    if kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {array.dtype}; pass its real part "
+            "(or its modulus) explicitly."
+        )
+    if kind == "O":
+        try:
+            np.asarray(array, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must hold numbers (float or int); its object array has an entry that "
+                f"is not one: {exc}"
+            ) from exc
+
+
+def check_encode_arrays(X, dictionary, *, group_size=1, positive=False, dtype=None,
+                        accept_sparse=False):
+    """Validate the data and dictionary of a code problem (``group_sparse_encode``,
+    ``alpha_max``): 2-d finite numeric arrays with the same number of features, and a
+    ``group_size`` dividing the number of atoms. Returns ``X, dictionary, group_size, positive``.
+    """
+    from sklearn.utils import check_array
+
+    check_numeric_dtype(X, "X")
+    check_numeric_dtype(dictionary, "dictionary")
+    X = check_array(X, dtype=[np.float64, np.float32] if dtype is None else dtype,
+                    input_name="X", accept_sparse=accept_sparse)
+    dictionary = check_array(dictionary, dtype=X.dtype, input_name="dictionary",
+                             ensure_min_samples=0, ensure_min_features=0)
+    if dictionary.shape[0] == 0:
+        raise ValueError(
+            f"dictionary must hold at least one atom (row), got shape {dictionary.shape}."
+        )
+    if dictionary.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"dictionary has {dictionary.shape[1]} features (columns) but X has {X.shape[1]}; "
+            "the dictionary must be of shape (n_components, n_features)."
+        )
+    group_size = check_int(group_size, "group_size", min_value=1)
+    if dictionary.shape[0] % group_size:
+        raise ValueError(
+            f"n_components={dictionary.shape[0]} (rows of the dictionary) must be a multiple "
+            f"of group_size={group_size}."
+        )
+    positive = check_bool(positive, "positive")
+    return X, dictionary, group_size, positive

@@ -204,8 +204,8 @@ def load_data(data, *, n_samples=None, image_shape=None, fashion_path=None, rand
             f"{path.name} holds an array of shape {X.shape}; expected (n_samples, n_features) "
             "or (n_samples, height, width[, channels])."
         )
-    if not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"{path.name} must hold numbers, got dtype {X.dtype}.")
+    if X.dtype.kind not in "biuf":  # complex would be silently cast to its real part
+        raise ValueError(f"{path.name} must hold real numbers, got dtype {X.dtype}.")
     X = _subsample(np.asarray(X, dtype=np.float64), n_samples, random_state)
     if image_shape is None:
         image_shape = _square_shape(X.shape[1])
@@ -239,13 +239,27 @@ def _save_figure(fig, path, written):
 
 
 def _write_pictures(model, out, written):
-    _save_figure(model.plot_entropy_curve(), out / "entropy_vs_depth.png", written)
+    # the depth rule's own quantity, the redundancy of each representation, on the second
+    # axis; entropies on a log scale, or the input's thousands of bits flatten the layers'
+    fig = model.plot_entropy_curve(
+        accuracies=model.redundancies_, accuracy_label="redundancy (depth rule)",
+        title=f"output entropy and redundancy vs depth (depth_tol={model.depth_tol:g})")
+    if np.all(model.candidate_entropies_ > 0):
+        fig.axes[0].set_yscale("log")
+    _save_figure(fig, out / "entropy_vs_depth.png", written)
     for depth in range(1, model.n_layers_ + 1):
         _save_figure(model.plot_connectivity(layer=depth),
                      out / f"connectivity_layer{depth}.png", written)
         if model.image_shape_ is not None:
-            _save_figure(model.plot_receptive_fields(layer=depth, n_units=64),
-                         out / f"receptive_fields_layer{depth}.png", written)
+            structure = model.structure_[depth - 1]
+            title = (f"layer {depth} receptive fields"
+                     + (" (traced to the pixels)" if depth > 1 else "")
+                     + f"\nlocality {structure.locality:.2f} (1 = random), "
+                       f"median fan-in {structure.fan_in['median']:.0f} of "
+                       f"{structure.n_inputs} inputs")
+            fig = model.plot_receptive_fields(layer=depth, n_units=64, title=title)
+            fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for 2 lines
+            _save_figure(fig, out / f"receptive_fields_layer{depth}.png", written)
 
 
 def learn(args):

@@ -19,6 +19,13 @@ Two estimators are provided:
     outputs of moderate dimension.
 
 Any callable ``estimator(Z) -> float`` can be used instead.
+
+The depth rule itself is redundancy-aware: summing the units' entropies counts twice
+the bits that co-active units share, so :func:`total_correlation` estimates those
+shared bits (Gaussian total correlation of the outputs) and :func:`output_redundancy`
+expresses them as a fraction of the summed entropy.  A layer that merges co-active
+units into fewer, independent outputs lowers the redundancy even though it cannot
+raise the entropy (a deterministic layer never adds information).
 """
 
 # Author: sklearn-structlearn developers
@@ -32,7 +39,9 @@ from scipy.special import digamma, entr, gammaln
 from scipy.stats import rankdata
 from sklearn.utils import check_array, check_random_state
 
-__all__ = ["output_entropy", "entropy_gain"]
+from ._validation import check_numeric_dtype
+
+__all__ = ["output_entropy", "entropy_gain", "total_correlation", "output_redundancy"]
 
 _VALID_ESTIMATORS = ("binned", "knn")
 
@@ -191,6 +200,7 @@ def output_entropy(
     >>> print(round(output_entropy(X, "knn", random_state=0), 1))
     2.0
     """
+    check_numeric_dtype(Z, "Z")
     Z = check_array(
         Z,
         dtype=[np.float64, np.float32],
@@ -280,8 +290,8 @@ def entropy_gain(h_before, h_after, *, eps=1e-12):
     >>> print(round(entropy_gain(-4.0, -3.0), 3))
     0.25
     """
-    h_before = float(h_before)
-    h_after = float(h_after)
+    h_before = _as_entropy(h_before, "h_before")
+    h_after = _as_entropy(h_after, "h_after")
     if not (np.isfinite(h_before) and np.isfinite(h_after)):
         raise ValueError(
             f"Entropies must be finite, got h_before={h_before!r}, h_after={h_after!r}."
@@ -289,6 +299,118 @@ def entropy_gain(h_before, h_after, *, eps=1e-12):
     if not (isinstance(eps, numbers.Real) and eps > 0):
         raise ValueError(f"eps must be a positive number, got {eps!r}.")
     return (h_after - h_before) / max(abs(h_before), float(eps))
+
+
+def _as_entropy(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float (an entropy), got {value!r}.")
+    return float(value)
+
+
+def total_correlation(Z, *, shrinkage=1e-3):
+    """Gaussian estimate of the total correlation (shared information) of the outputs, in bits.
+
+    The total correlation ``TC = sum_j H(Z_j) - H(Z)`` is the information the units
+    share: zero for independent units, large when units switch on together.  It is
+    estimated from the correlation matrix ``C`` of the non-constant units as the total
+    correlation of a Gaussian with that correlation, ``-1/2 log2 det C``, minus its
+    expected value for independent units, ``d (d - 1) / (4 n)`` nats (``d`` units,
+    ``n`` samples), and floored at 0.  ``C`` is shrunk towards the identity by
+    ``shrinkage`` so that duplicated units give a large but finite value.
+
+    It only sees linear (correlation) dependence, which is the dependence left between
+    the pooled, non-negative outputs of sparse coding layers: units that tend to be
+    active together are positively correlated.  It is invariant to rescaling and
+    shifting each unit.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_units)
+        Outputs of a layer; must be finite.
+    shrinkage : float, default=1e-3
+        Weight of the identity in the shrunk correlation matrix, in ``[0, 1)``.
+
+    Returns
+    -------
+    tc : float
+        Total correlation estimate in bits (>= 0).
+
+    See Also
+    --------
+    output_redundancy : the total correlation as a fraction of the summed entropies.
+
+    Examples
+    --------
+    Two standard Gaussians with correlation 0.8 share ``-1/2 log2(1 - 0.64)`` bits:
+
+    >>> import numpy as np
+    >>> from sklearn_structlearn.entropy import total_correlation
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], size=20000)
+    >>> print(round(total_correlation(Z), 2), round(-0.5 * np.log2(1 - 0.64), 2))
+    0.74 0.74
+    """
+    Z = check_array(Z, dtype=[np.float64, np.float32], ensure_all_finite=True, input_name="Z")
+    if (isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real)
+            or not 0 <= shrinkage < 1):
+        raise ValueError(f"shrinkage must be a float in [0, 1), got {shrinkage!r}.")
+    Z = np.asarray(Z, dtype=np.float64)
+    n_samples = Z.shape[0]
+    centred = Z - Z.mean(axis=0)
+    std = np.sqrt(np.einsum("ij,ij->j", centred, centred) / max(n_samples, 1))
+    # constant (dead or always-equal) units share nothing with the others
+    live = std > 1e-12 * max(float(std.max(initial=0.0)), 1e-300)
+    d = int(live.sum())
+    if d < 2 or n_samples < 2:
+        return 0.0
+    scaled = centred[:, live] / std[live]
+    corr = scaled.T @ scaled / n_samples
+    corr = (1.0 - shrinkage) * corr + shrinkage * np.eye(d)
+    sign, logdet = np.linalg.slogdet(corr)
+    if sign <= 0:  # only possible through rounding on a (nearly) singular matrix
+        logdet = d * np.log(shrinkage) if shrinkage > 0 else -np.inf
+    tc = -0.5 * logdet - d * (d - 1) / (4.0 * n_samples)
+    return float(max(tc, 0.0) / np.log(2.0))
+
+
+def output_redundancy(Z, **kwargs):
+    """Fraction of the summed unit entropies that the units share (0 = independent units).
+
+    ``min(total_correlation(Z) / output_entropy(Z, "binned"), 1)``: the total
+    correlation (:func:`total_correlation`) over the sum of the units' binned entropies
+    (:func:`output_entropy`), i.e. how much of what the units expose is said twice.
+    Scale free and comparable between layers of different widths; 0 when the outputs
+    carry no entropy.  This is the quantity the depth rule of
+    :class:`~sklearn_structlearn.DeepStructureLearner` asks a new layer to lower.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_units)
+        Outputs of a layer; must be finite.
+    **kwargs
+        Passed to :func:`output_entropy` (``n_bins``, ``zero_tol``, ``bias_correction``).
+
+    Returns
+    -------
+    redundancy : float
+        In ``[0, 1]``.
+
+    Examples
+    --------
+    Parts that always come in pairs are redundant; the pairs themselves are not:
+
+    >>> import numpy as np
+    >>> from sklearn_structlearn.entropy import output_redundancy
+    >>> rng = np.random.default_rng(0)
+    >>> objects = (rng.random((2000, 4)) < 0.3) * rng.uniform(0.5, 1.5, (2000, 4))
+    >>> parts = np.repeat(objects, 2, axis=1) * rng.uniform(0.5, 1.5, (2000, 8))
+    >>> bool(output_redundancy(parts) > 0.2 > 0.02 > output_redundancy(objects))
+    True
+    """
+    h = output_entropy(Z, "binned", **kwargs)
+    if h <= 0:
+        return 0.0
+    return float(min(total_correlation(Z) / h, 1.0))
 
 
 def _check_int(name, value, *, minimum):

@@ -10,45 +10,103 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._groups import POOLINGS, input_group_pointers, n_groups_of, pool_codes
+from ._groups import POOLINGS, input_group_pointers, pool_codes
+from ._grouping import neighbour_groups, regroup_units
+from ._penalties import auto_connectivity_alpha
+from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
 from ._solvers._encode import solve_codes
 from ._threads import thread_limits
-from ._validation import check_bool, check_float, check_int, check_option
+from ._validation import (
+    check_bool,
+    check_encode_arrays,
+    check_float,
+    check_int,
+    check_numeric_dtype,
+    check_option,
+)
+from .exceptions import ZeroCodesWarning
 from .objective import alpha_max, connectivity_penalty, group_norms
 
 # "auto" alpha: the penalty at which the initial dictionary activates this fraction of the
 # groups on a subsample -- sparse enough to be a sparse code, dense enough to be useful.
 AUTO_ACTIVE_FRACTION = 0.1
-# "auto" connectivity_alpha: the atom threshold is this fraction of the RMS input-group norm
-# of the unpenalised atom update, measured after the first code step (see _auto_connectivity).
-AUTO_CONNECTIVITY_FRACTION = 0.15
 # forgetting schedule of partial_fit: batch t gets weight t ** -ONLINE_FORGET_EXPONENT in the
 # running averages of the sufficient statistics (1 would be a plain average of all batches;
 # smaller values forget codes computed with older dictionaries faster).
 ONLINE_FORGET_EXPONENT = 0.8
 
 
+# scipy.sparse formats accepted as data. CSC is converted to CSR (O(nnz), never dense):
+# samples are rows, and the solvers slice rows and multiply X @ D^T row-wise.
+ACCEPT_SPARSE = ("csr", "csc")
+
+
+def _as_rows(X):
+    """CSR for sparse ``X`` (row slicing and ``X @ D^T`` stay sparse), ``X`` otherwise."""
+    return X.tocsr() if sp.issparse(X) and X.format != "csr" else X
+
+
+def _row_sqnorms(X):
+    """``||x_i||^2`` per row, in float64, without densifying a sparse ``X``."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+
+
+def _total_sqnorm(X):
+    """``sum_i ||x_i||^2`` in float64 (dense: the same einsum as ever, bit for bit)."""
+    if sp.issparse(X):
+        return float(X.multiply(X).sum(dtype=np.float64))
+    return float(np.einsum("ij,ij->", X, X, dtype=np.float64))
+
+
+def _dense_rows(X, rows):
+    """Dense copy of a few rows of ``X`` (only ever a small block of a sparse ``X``)."""
+    block = X[rows]
+    return block.toarray() if sp.issparse(block) else block
+
+
+def _codes_t_times(codes64, X):
+    """``A^T X`` (the dictionary statistic) with ``X`` dense or sparse, in float64."""
+    if sp.issparse(X):
+        return np.asarray((X.T @ codes64).T)
+    return codes64.T @ X
+
+
+def _solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
+    """``solve_codes`` for dense or sparse ``X``.
+
+    The kernel reads only ``X D^T`` and ``||x_i||^2``; for a sparse ``X`` both are
+    computed from the sparse matrix (cost O(nnz * n_components)), so ``X`` is never
+    densified -- except for ``alpha == 0``, an unpenalised least-squares problem solved
+    densely.
+    """
+    if not sp.issparse(X):
+        return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol)
+    if alpha == 0:
+        return solve_codes(X.toarray(), dictionary, alpha, group_size, positive, init,
+                           max_iter, tol)
+    correlations = np.asarray(X @ dictionary.T, dtype=X.dtype)
+    return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol,
+                       correlations=correlations, sqnorms=_row_sqnorms(X))
+
+
 def _check_encode_inputs(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
-    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-    dictionary = check_array(dictionary, dtype=X.dtype, input_name="dictionary")
-    if dictionary.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"dictionary has {dictionary.shape[1]} features (columns) but X has {X.shape[1]}; "
-            "the dictionary must be of shape (n_components, n_features)."
-        )
-    group_size = check_int(group_size, "group_size", min_value=1)
-    n_groups_of(dictionary.shape[0], group_size)
+    X, dictionary, group_size, positive = check_encode_arrays(
+        X, dictionary, group_size=group_size, positive=positive, accept_sparse=ACCEPT_SPARSE)
+    X = _as_rows(X)
     alpha = check_float(alpha, "alpha", min_value=0.0)
-    positive = check_bool(positive, "positive")
     max_iter = check_int(max_iter, "max_iter", min_value=1)
     tol = check_float(tol, "tol", min_value=0.0)
     if init is not None:
+        check_numeric_dtype(init, "init")
         init = check_array(init, dtype=X.dtype, input_name="init")
         if init.shape != (X.shape[0], dictionary.shape[0]):
             raise ValueError(
@@ -58,6 +116,22 @@ def _check_encode_inputs(X, dictionary, alpha, group_size, positive, init, max_i
         if positive and np.any(init < 0):
             init = np.maximum(init, 0)
     return X, dictionary, alpha, group_size, positive, init, max_iter, tol
+
+
+def _warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what):
+    """ZeroCodesWarning when ``alpha`` switched off every code of data that are not zero."""
+    # all-zero codes are the exact optimum iff alpha >= alpha_max; the extra product is
+    # only paid in that (degenerate) case
+    if codes.size == 0 or alpha == 0 or np.any(codes):
+        return
+    amax = alpha_max(X, dictionary, group_size, positive)
+    if amax > 0:
+        warnings.warn(
+            f"{what}: alpha={alpha:.6g} is at or above alpha_max={amax:.6g}, so every code is "
+            "zero and the outputs carry no information. Use a smaller alpha (or \"auto\").",
+            ZeroCodesWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_unconverged(gaps, primals, tol, max_iter, what):
@@ -103,8 +177,11 @@ def group_sparse_encode(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Data. float32 input gives float32 codes (arithmetic is float64 internally).
+        A scipy.sparse CSR/CSC matrix is not densified: only ``X @ dictionary.T``
+        (dense, n_samples x n_components, like the codes) and the row norms are
+        computed from it (``alpha=0`` is the exception: dense least squares).
     dictionary : array-like of shape (n_components, n_features)
         The atoms, one per row. They need not be normalised.
     alpha : float
@@ -132,6 +209,9 @@ def group_sparse_encode(
     -----
     ConvergenceWarning
         When some rows did not reach ``tol`` within ``max_iter`` iterations.
+    ~sklearn_structlearn.exceptions.ZeroCodesWarning
+        When ``alpha >= alpha_max(X, dictionary)`` switches off every code of non-zero
+        data.
 
     See Also
     --------
@@ -156,10 +236,11 @@ def group_sparse_encode(
         X, dictionary, alpha, group_size, positive, init, max_iter, tol
     )
     with thread_limits(n_jobs):
-        codes, _, gaps, primals = solve_codes(
+        codes, _, gaps, primals = _solve_codes_any(
             X, dictionary, alpha, group_size, positive, init, max_iter, tol
         )
     _warn_unconverged(gaps, primals, tol, max_iter, "group_sparse_encode")
+    _warn_all_zero(codes, X, dictionary, alpha, group_size, positive, "group_sparse_encode")
     return codes
 
 
@@ -184,6 +265,12 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     updates online over mini-batches with running averages of the statistics, in memory
     independent of the number of samples.
 
+    Which units pool together is learned too (``group_size > 1``): each group starts
+    from a sample and its nearest samples, and the full-batch fit moves units between
+    groups so that units active together share a group (a permutation of the units
+    that lowers the group penalty of the current codes, so still a descent step; see
+    ``sklearn_structlearn._grouping``).
+
     Parameters
     ----------
     n_components : int, default=None
@@ -196,9 +283,13 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         dictionary activates about 10% of the groups (stored in ``alpha_``).
     connectivity_alpha : float or "auto", default="auto"
         Penalty on the units' input weights. ``0`` gives dense units (plain dictionary
-        learning). ``"auto"`` scales it to the data after the first code step: inputs
-        whose weight is under a fixed fraction (``AUTO_CONNECTIVITY_FRACTION``) of the
-        typical weight are pruned (stored in ``connectivity_alpha_``).
+        learning). ``"auto"`` scales it to the code cost of the units:
+        ``0.13 * alpha_ * median_k mean_i |A_ik|``, ``A`` the codes (at ``alpha_``) of a
+        subsample on atoms drawn from the data, so that connections cost a small
+        fraction of what a typical unit pays for its codes -- weak connections are
+        pruned, units stay alive. It is the package's one rule for this penalty, also
+        used by :class:`~sklearn_structlearn.DeepStructureLearner` (stored in
+        ``connectivity_alpha_``).
     input_groups : array-like of shape (n_features,), default=None
         Group label of each input; a unit connects to a whole input group or not at all
         (e.g. the channels of a pixel). ``None``: every input is its own group (L1).
@@ -228,9 +319,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features_in)
         The dictionary: row ``k`` holds unit ``k``'s input weights (``||D_k|| <= 1``).
-    connectivity_ : ndarray of bool of shape (n_components, n_features_in_)
+    connectivity_ : ndarray of bool of shape (n_components, n_features_in)
         Which unit connects to which input (``components_ != 0``).
     alpha_ : float
         The code penalty used.
@@ -248,7 +339,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Number of dead units re-seeded from the data at each outer iteration.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features_in,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -333,6 +424,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags
 
     @property
@@ -341,7 +433,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     # ------------------------------------------------------------------ helpers
     def _encode(self, X, init=None):
-        codes, _, gaps, primals = solve_codes(
+        codes, _, gaps, primals = _solve_codes_any(
             X,
             self._dictionary_as(X.dtype),
             self.alpha_,
@@ -360,13 +452,24 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _log(self, message):
         if self.verbose:
-            print(f"[{type(self).__name__}] {message}", flush=True)
+            write_line(f"[{type(self).__name__}] {message}")
 
     def _init_dictionary(self, X, rng, n_components):
-        """Atoms from random rows of X (normalised), jittered so duplicates differ."""
+        """Atoms from rows of X (normalised), jittered so duplicates differ.
+
+        With ``group_size == 1`` the rows are random. With groups, each group starts
+        from a random seed row and its ``group_size - 1`` nearest rows (largest
+        ``|cosine|``, on a subsample): rows that look alike are the ones the same few
+        causes explain, so the group starts inside one co-active subspace instead of
+        mixing unrelated ones -- which the group penalty alone cannot undo later (it
+        would have to move every atom of the group at once).
+        """
         n_samples, n_features = X.shape
-        rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
-        D = np.asarray(X[rows], dtype=np.float64)
+        if self.group_size == 1:
+            rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
+        else:
+            rows = neighbour_groups(X, n_components // self.group_size, self.group_size, rng)
+        D = np.asarray(_dense_rows(X, rows), dtype=np.float64)
         scale = np.sqrt(np.mean(D**2)) if np.any(D) else 1.0
         D = D + 0.01 * scale * rng.standard_normal(D.shape)
         norms = np.linalg.norm(D, axis=1, keepdims=True)
@@ -375,7 +478,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def _auto_alpha(self, X, D, rng):
         """Bisection (in log scale) for the alpha activating AUTO_ACTIVE_FRACTION of groups."""
-        sub = X[rng.choice(X.shape[0], size=min(X.shape[0], 256), replace=False)]
+        sub = _dense_rows(X, rng.choice(X.shape[0], size=min(X.shape[0], 256), replace=False))
         Dd = D.astype(X.dtype)
         high = alpha_max(sub, Dd, self.group_size, self.positive_code)
         if high <= 0:
@@ -392,24 +495,11 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 high = mid
         return float(np.sqrt(low * high))
 
-    def _auto_connectivity(self, B, E, D):
-        """Penalty whose atom threshold is a fixed fraction of the typical weight.
-
-        The unpenalised update of atom k is ``u_k = D_k + (E - B D)_k / B_kk`` and the
-        penalty thresholds its input-group norms at ``lam / B_kk``. Taking ``lam`` as
-        AUTO_CONNECTIVITY_FRACTION x the median over units of ``B_kk * RMS_h ||u_{k,h}||``
-        prunes the inputs weaker than that fraction of the typical weight.
-        """
-        diag = np.diag(B)
-        live = diag > 0
-        if not np.any(live):
-            return 0.0
-        U = D[live] + (E - B @ D)[live] / diag[live, None]
-        n_input_groups = max(len(self._ptr) - 1, 0) or U.shape[1]
-        rms = np.sqrt((U**2).sum(axis=1) / n_input_groups)
-        # a low quantile rather than the median: units used less than the typical unit face
-        # a higher threshold (lam / B_kk) and would be pruned away entirely
-        return float(AUTO_CONNECTIVITY_FRACTION * np.quantile(diag[live] * rms, 0.25))
+    def _auto_connectivity(self, X, rng):
+        """The package's one "auto" connectivity rule (``_penalties.py``) at ``alpha_``."""
+        return auto_connectivity_alpha(X, self.alpha_, self.n_components_, self.group_size,
+                                       positive=self.positive_code, random_state=rng,
+                                       n_jobs=self.n_jobs)
 
     def _reseed_dead(self, X, codes, D, rng, allowed, unused=None):
         """Replace unused units by the normalised residual of badly reconstructed samples.
@@ -427,11 +517,12 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if not allowed or n_dead == 0:
             return D, 0
         sub = rng.choice(X.shape[0], size=min(X.shape[0], 1024), replace=False)
-        residual = X[sub] - codes[sub] @ D.astype(X.dtype)
+        residual = _dense_rows(X, sub) - codes[sub] @ D.astype(X.dtype)
         err = np.einsum("ij,ij->i", residual, residual)
         picks = sub[np.argsort(err)[::-1][:n_dead]] if err.max() > 0 else sub[:n_dead]
         picks = np.resize(picks, n_dead)
-        new = np.asarray(X[picks] - codes[picks] @ D.astype(X.dtype), dtype=np.float64)
+        new = np.asarray(_dense_rows(X, picks) - codes[picks] @ D.astype(X.dtype),
+                         dtype=np.float64)
         new += 1e-3 * (np.abs(new).max() or 1.0) * rng.standard_normal(new.shape)
         new /= np.linalg.norm(new, axis=1, keepdims=True)
         D = D.copy()
@@ -473,7 +564,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self : GroupSparseCodingLayer
             The fitted layer.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        check_numeric_dtype(X, "X")
+        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32],
+                                   accept_sparse=ACCEPT_SPARSE))
         rng = check_random_state(self.random_state)
         for attr in ("_stats", "_n_batches", "_reseeded_units", "_rng"):
             self.__dict__.pop(attr, None)
@@ -490,18 +583,21 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         D = self.components_
         codes = None
         lam = None if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
-        xsq_mean = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / n
+        xsq_mean = _total_sqnorm(X) / n
         previous = np.inf
         converged = False
         start = time.perf_counter()
+        # a bar (tqdm installed, verbose >= 1) besides the log lines; closed below
+        bar = Progress(self.max_iter, desc=type(self).__name__, verbose=self.verbose,
+                       unit="iter")
         for it in range(self.max_iter):
             self.components_ = D
             codes, primals = self._encode(X, init=codes)
             codes64 = codes.astype(np.float64, copy=False)
             B = codes64.T @ codes64 / n
-            E = codes64.T @ X / n
+            E = _codes_t_times(codes64, X) / n
             if lam is None:
-                lam = self._auto_connectivity(B, E, D)
+                lam = self._auto_connectivity(X, rng)
             self.connectivity_alpha_ = lam
             D = update_dictionary(D, B, E, lam, self._order, self._ptr)
             penalty_mean = float(group_norms(codes, self.group_size).sum() / n)
@@ -515,17 +611,31 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 f"{(group_norms(codes, self.group_size) > 0).mean():.1%} "
                 f"connectivity {(D != 0).mean():.1%} time {time.perf_counter() - start:.2f}s"
             )
+            bar.update(objective=objective)
             if 0 <= decrease <= self.tol:
                 converged = True
                 self.n_reseeded_.append(0)
                 break
             previous = objective
+            # move units between groups so that co-active units share one: a permutation
+            # keeps the reconstruction and the connectivity cost, and only swaps lowering
+            # the group penalty of the current codes are made, so this is a descent step
+            perm, n_swaps = regroup_units(codes, self.group_size, rng)
+            if n_swaps:
+                D, codes = D[perm], codes[:, perm]
+                if hasattr(self, "_reseeded_units"):
+                    self._reseeded_units = self._reseeded_units[perm]
+                self._log(f"moved {n_swaps} units to the group they are co-active with")
             # re-seeding only in the first half leaves the second half a monotone descent
             D, n_new = self._reseed_dead(X, codes, D, rng, allowed=it < self.max_iter // 2)
             self.n_reseeded_.append(n_new)
             if n_new:
                 previous = np.inf
                 self._log(f"re-seeded {n_new} dead units")
+        bar.close()
+        # the last codes were computed with self.components_ (D may have been re-seeded since)
+        _warn_all_zero(codes, X, self.components_, self.alpha_, self.group_size,
+                       self.positive_code, type(self).__name__)
         self.components_ = D
         self._finish()
         if not converged:
@@ -542,6 +652,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         previous = np.inf
         converged = False
         start = time.perf_counter()
+        bar = Progress(self.max_iter, desc=f"{type(self).__name__} (online)",
+                       verbose=self.verbose, unit="epoch")
         for epoch in range(self.max_iter):
             order = rng.permutation(n)
             for lo in range(0, n, self.batch_size):
@@ -550,10 +662,15 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             decrease = (previous - objective) / max(abs(objective), 1e-300)
             self._log(f"epoch {epoch + 1}/{self.max_iter} surrogate objective {objective:.6e} "
                       f"(rel. decrease {decrease:.1e}) time {time.perf_counter() - start:.2f}s")
+            bar.update(objective=objective)
             if abs(decrease) <= self.tol:
                 converged = True
                 break
             previous = objective
+        bar.close()
+        # every batch coded to zero (the running A^T A has a zero diagonal): warn, as fit does
+        _warn_all_zero(np.diag(self._stats["B"])[None, :], X, self.components_, self.alpha_,
+                       self.group_size, self.positive_code, type(self).__name__)
         if not converged:
             warnings.warn(
                 f"GroupSparseCodingLayer (online) did not converge in max_iter={self.max_iter} "
@@ -563,17 +680,18 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             )
 
     def partial_fit(self, X, y=None):
-        """Update the layer with one mini-batch (online dictionary learning).
+        r"""Update the layer with one mini-batch (online dictionary learning).
 
-        The sufficient statistics ``A^T A / m``, ``A^T X / m`` are kept as running averages
-        in which batch ``t`` gets weight ``t ** -0.8`` (see ``ONLINE_FORGET_EXPONENT``): older
-        batches, coded with older dictionaries, fade out. Memory is
-        O(n_components * n_features) whatever the number of samples seen.
+        The batch is coded on the current dictionary, its sufficient statistics are
+        folded into running averages, and every atom takes one block-coordinate step on
+        those averages (see Notes). Nothing of the batch itself is kept, so data larger
+        than memory can be streamed through the layer batch after batch.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            One mini-batch.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            One mini-batch. A scipy.sparse CSR/CSC batch is not densified (only a few of
+            its rows, to initialise or re-seed units).
         y : Ignored
             Not used, present for API consistency.
 
@@ -581,10 +699,53 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         -------
         self : GroupSparseCodingLayer
             The updated layer.
+
+        Notes
+        -----
+        **Forgetting schedule.** With ``A_t`` the codes of batch ``t`` (of ``m_t`` rows
+        ``X_t``), the layer keeps
+
+        .. math::
+
+            B_t = (1 - w_t) B_{t-1} + w_t A_t^T A_t / m_t, \qquad
+            E_t = (1 - w_t) E_{t-1} + w_t A_t^T X_t / m_t, \qquad
+            w_t = t^{-0.8}
+
+        (``ONLINE_FORGET_EXPONENT = 0.8``; ``w_1 = 1``, so the first batch sets the
+        statistics), and likewise the mean squared norm of the rows and the mean code
+        penalty, which give the surrogate objective recorded in
+        ``objective_history_``. An exponent of 1 would weigh every batch equally (a
+        plain average); below 1 the codes computed with older, worse dictionaries fade
+        out: batch ``s`` keeps weight about ``w_s * exp(-5 (t^0.2 - s^0.2))`` at batch
+        ``t``: a decaying-weight running average in the spirit of online dictionary
+        learning (Mairal et al., JMLR 2010). The weight does not depend on the batch
+        size, so keep batches of similar sizes.
+
+        **Memory** is ``O(n_components * (n_components + n_features))`` (``B``, ``E`` and
+        the dictionary), whatever the number of rows seen; ``objective_history_`` and
+        ``n_reseeded_`` grow by one number per *batch*, not per row.
+
+        **Continuing.** ``partial_fit`` on a layer fitted by :meth:`fit` continues from
+        its dictionary (the statistics restart from that batch). Dead units are
+        re-seeded from badly reconstructed rows during the first 10 batches only.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_structlearn import GroupSparseCodingLayer
+        >>> rng = np.random.default_rng(0)
+        >>> layer = GroupSparseCodingLayer(n_components=8, group_size=2, alpha=0.5,
+        ...                                random_state=0)
+        >>> for _ in range(5):  # e.g. batches read from disk one at a time
+        ...     layer = layer.partial_fit(rng.standard_normal((100, 20)))
+        >>> layer.n_iter_, layer.components_.shape
+        (5, (8, 20))
         """
         # a layer fitted by fit() is continued from, as MiniBatchDictionaryLearning is
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        check_numeric_dtype(X, "X")
+        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=first,
+                                   accept_sparse=ACCEPT_SPARSE))
         if not hasattr(self, "_rng"):
             self._rng = check_random_state(self.random_state)
         with thread_limits(self.n_jobs):
@@ -605,14 +766,13 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         weight = self._n_batches ** -ONLINE_FORGET_EXPONENT
         stats = self._stats
         stats["B"] += weight * (codes64.T @ codes64 / m - stats["B"])
-        stats["E"] += weight * (codes64.T @ X / m - stats["E"])
-        stats["xsq"] += weight * (float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / m
-                                  - stats["xsq"])
+        stats["E"] += weight * (_codes_t_times(codes64, X) / m - stats["E"])
+        stats["xsq"] += weight * (_total_sqnorm(X) / m - stats["xsq"])
         stats["pen"] += weight * (float(group_norms(codes, self.group_size).sum()) / m
                                   - stats["pen"])
         if not hasattr(self, "connectivity_alpha_"):
             self.connectivity_alpha_ = (
-                self._auto_connectivity(stats["B"], stats["E"], self.components_)
+                self._auto_connectivity(X, rng)
                 if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
             )
         D = update_dictionary(self.components_, stats["B"], stats["E"], self.connectivity_alpha_,
@@ -641,11 +801,13 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        codes : ndarray of shape (n_samples, n_components_)
+        codes : ndarray of shape (n_samples, n_components)
             Codes, of the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        check_numeric_dtype(X, "X")
+        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                                   accept_sparse=ACCEPT_SPARSE))
         with thread_limits(self.n_jobs):
             return self._encode(X)[0]
 
@@ -659,10 +821,12 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_groups_) or (n_samples, n_components_)
+        Z : ndarray of shape (n_samples, n_groups) or (n_samples, n_components)
             ``||a_g||_2`` per group (``pooling="l2"``), ``max_j |a_j|`` per group
             (``pooling="max"``) or the codes (``pooling=None``).
         """
+        # checked before coding: set_params(pooling=...) after fit is allowed
+        check_option(self.pooling, "pooling", POOLINGS)
         return pool_codes(self.encode(X), self.group_size, self.pooling)
 
     def inverse_transform(self, X):
@@ -673,15 +837,16 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, n_components)
             Raw codes.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features_in)
             Reconstruction, of the dtype of the codes.
         """
         check_is_fitted(self)
+        check_numeric_dtype(X, "X")
         codes = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         if codes.shape[1] != self.n_components_:
             raise ValueError(

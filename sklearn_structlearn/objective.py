@@ -25,6 +25,7 @@ stopping criterion.
 import numpy as np
 
 from ._groups import n_groups_of
+from ._validation import check_encode_arrays
 
 
 def _group_blocks(V, group_size):
@@ -110,6 +111,26 @@ def alpha_max(X, dictionary, group_size=1, positive=False):
     At ``a = 0`` the KKT conditions read ``||(D x)_g|| <= alpha`` for every group, so
     ``alpha_max = max_i max_g ||(D x_i)_g||`` (positive parts only for non-negative codes).
 
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Data to code.
+    dictionary : array-like of shape (n_components, n_features)
+        The atoms ``D``, one per row.
+    group_size : int, default=1
+        Number of consecutive atoms per group; must divide ``n_components``.
+    positive : bool, default=False
+        Whether the codes are constrained to be non-negative.
+
+    Returns
+    -------
+    alpha_max : float
+        The smallest code penalty giving all-zero codes (0.0 for empty ``X``).
+
+    See Also
+    --------
+    group_sparse_encode : The code solver whose penalty this bounds.
+
     Examples
     --------
     >>> import numpy as np
@@ -120,11 +141,13 @@ def alpha_max(X, dictionary, group_size=1, positive=False):
     >>> bool(np.all(group_sparse_encode(X, D, alpha=amax * 1.0001, group_size=2) == 0))
     True
     """
-    X = np.asarray(X, dtype=np.float64)
-    D = np.asarray(dictionary, dtype=np.float64)
-    if X.shape[0] == 0:
-        return 0.0
-    return float(_dual_norm(X @ D.T, group_size, positive).max())
+    if np.ndim(X) == 2 and np.shape(X)[0] == 0:
+        return 0.0  # no rows: no code can be non-zero
+    X, D, group_size, positive = check_encode_arrays(
+        X, dictionary, group_size=group_size, positive=positive, dtype=np.float64,
+        accept_sparse=("csr", "csc"))
+    # np.asarray: X @ D.T of a scipy.sparse X is dense already (never densifies X)
+    return float(_dual_norm(np.asarray(X @ D.T), group_size, positive).max())
 
 
 def connectivity_penalty(dictionary, input_groups=None):

@@ -461,6 +461,7 @@ def shift_images(X, image_shape, shift, *, mode="wrap"):
     Returns
     -------
     X_shifted : ndarray of shape (n_samples, n_features)
+        The shifted images, flattened like ``X``.
 
     Examples
     --------

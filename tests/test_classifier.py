@@ -25,14 +25,15 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
 ]
 
-# Small but not degenerate: one layer of 128 units in groups of 4, a data-scaled
-# connectivity penalty lighter than "auto" (on 8x8 ZCA-whitened digits "auto" leaves
-# ~2 inputs per unit), and a step size suited to ~1200 training images.
+# Small but not degenerate: one layer of 128 units in groups of 4 with the default
+# data-scaled connectivity penalty, and a step size suited to ~1200 training images.
+# (A lighter penalty, 0.005, was ~1 point less accurate: 0.969-0.976 over seeds 0-2,
+# against 0.976-0.980 with "auto".)
 FAST = dict(
     max_depth=1,
     n_components=128,
     group_size=4,
-    connectivity_alpha=0.005,
+    connectivity_alpha="auto",
     learning_rate=1e-2,
     batch_size=32,
     max_epochs=20,
@@ -41,8 +42,8 @@ FAST = dict(
     n_jobs=1,  # tiny batches: more threads only add synchronisation
 )
 # For the API tests: the structure is barely fitted, the net trained for 3 epochs.
-TINY = dict(FAST, n_components=32, max_epochs=3, max_structure_samples=300,
-            structure_params={"max_iter": 3})
+TINY = dict(FAST, n_components=32, connectivity_alpha=0.005, max_epochs=3,
+            max_structure_samples=300, structure_params={"max_iter": 3})
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +62,12 @@ def test_learns_digits(fitted, digits):
     X_train, X_test, y_train, y_test = digits
     accuracy = fitted.score(X_test, y_test)
     linear = LogisticRegression(max_iter=2000).fit(X_train, y_train).score(X_test, y_test)
-    # LogisticRegression on the raw 8x8 pixels reaches ~0.96 here, so "well above the
-    # linear baseline" is not a fair bar for a one-layer net trained for seconds; the
-    # bar is that the learned structure classifies the digits well.
+    # The linear baseline is strong on the 8x8 digits (0.969 here; a torch linear model
+    # with FAST's budget gets 0.962-0.971), so "above" means fewer errors, not a large
+    # margin: measured 0.976-0.980 over random_state 0-2, i.e. 22-36% fewer errors. The
+    # bar asks for at least 0.5 points (2 more test digits right than the baseline).
     print(f"StructuredNetClassifier {accuracy:.4f}, LogisticRegression {linear:.4f}")
-    assert accuracy > 0.9
+    assert accuracy > linear + 0.005
 
 
 def test_fitted_attributes(fitted, digits):
@@ -211,6 +213,46 @@ def test_structure_params_are_forwarded(digits):
     learner = clf.structure_learner_
     assert learner.max_iter == 3 and learner.pooling == "max"
     assert learner.n_components == TINY["n_components"]
+
+
+def test_head_regularisers_and_encoder_learning_rate(digits):
+    X_train, _, y_train, _ = digits
+    clf = StructuredNetClassifier(
+        **TINY, batch_norm=True, dropout=0.3, encoder_learning_rate=1e-4, random_state=0,
+    ).fit(X_train, y_train)
+    head = clf.module_.head
+    assert isinstance(head, torch.nn.Sequential)
+    kinds = [type(part) for part in head]
+    assert kinds == [torch.nn.BatchNorm1d, torch.nn.Dropout, torch.nn.Linear]
+    assert head[1].p == 0.3 and not clf.module_.training  # eval mode: dropout off
+    # eval mode is deterministic (dropout off, batch norm on its running statistics)
+    X = X_train[:20]
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))
+    groups = clf._param_groups(clf.module_)
+    encoder = {id(p) for p in clf.module_.layers.parameters()}
+    assert {id(p) for p in groups[0]["params"]} == encoder and groups[0]["lr"] == 1e-4
+    assert not encoder & {id(p) for p in groups[1]["params"]}
+    n_all = sum(1 for _ in clf.module_.parameters())
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == n_all
+    # the default head is a bare linear layer, all parameters in one group
+    default = StructuredNetClassifier(**TINY, random_state=0).fit(X_train, y_train)
+    assert isinstance(default.module_.head, torch.nn.Linear)
+    assert default._param_groups(default.module_) is None
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"dropout": 1.0}, ValueError, "dropout"),
+        ({"dropout": -0.1}, ValueError, "dropout"),
+        ({"encoder_learning_rate": 0.0}, ValueError, "encoder_learning_rate"),
+        ({"batch_norm": "yes"}, TypeError, "batch_norm"),
+    ],
+)
+def test_bad_head_params(digits, params, error, match):
+    X_train, _, y_train, _ = digits
+    with pytest.raises(error, match=match):
+        StructuredNetClassifier(**{**TINY, **params}).fit(X_train[:50], y_train[:50])
 
 
 def test_unfitted_predict_raises(digits):

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_structlearn import entropy as entropy_module
-from sklearn_structlearn.entropy import entropy_gain, output_entropy
+from sklearn_structlearn.entropy import (
+    entropy_gain,
+    output_entropy,
+    output_redundancy,
+    total_correlation,
+)
 
 
 def gaussian_entropy_bits(cov):
@@ -386,6 +391,53 @@ def test_depth_rule_style_usage():
     # same width, same activity: (almost) no gain
     same = np.where(rng.random((n, 4)) < 0.3, rng.random((n, 4)), 0.0)
     assert abs(entropy_gain(output_entropy(X), output_entropy(same))) < 0.05
+
+
+# ---------------------------------------------------------------------- redundancy
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.8])
+def test_total_correlation_of_gaussians_matches_analytic(rho):
+    # equicorrelated Gaussian in 4 dimensions: TC = -1/2 log2 det(C)
+    C = (1 - rho) * np.eye(4) + rho
+    Z = np.random.default_rng(0).multivariate_normal(np.zeros(4), C, size=20000)
+    assert total_correlation(Z) == pytest.approx(-0.5 * np.log2(np.linalg.det(C)), abs=0.02)
+
+
+def test_total_correlation_is_scale_free_and_ignores_constant_units():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(3000)
+    Z = np.column_stack([x, x + rng.standard_normal(3000), np.zeros(3000),
+                         np.full(3000, 7.0)])
+    tc = total_correlation(Z)
+    assert tc == pytest.approx(0.5, abs=0.05)  # -1/2 log2(1 - 1/2)
+    scaled = Z * [3.0, -0.01, 1.0, 1.0] + 5.0
+    assert total_correlation(scaled) == pytest.approx(tc, rel=1e-9)
+    assert total_correlation(Z[:, 2:]) == 0.0  # constant units share nothing
+    assert total_correlation(Z[:1]) == 0.0
+
+
+def test_total_correlation_of_duplicates_is_large_but_finite():
+    x = np.random.default_rng(2).standard_normal((1000, 1))
+    tc = total_correlation(np.hstack([x, x]))
+    assert np.isfinite(tc) and tc > 4  # shrinkage 1e-3: about -1/2 log2(2e-3) bits
+    with pytest.raises(ValueError, match="shrinkage"):
+        total_correlation(np.hstack([x, x]), shrinkage=1.0)
+
+
+def test_output_redundancy_sees_co_active_units():
+    # parts that switch on in pairs (sparse, non-negative, like pooled outputs) are
+    # redundant; the pairs themselves are not; independent parts are not either
+    rng = np.random.default_rng(3)
+    n = 4000
+    objects = (rng.random((n, 6)) < 0.3) * rng.uniform(0.5, 1.5, (n, 6))
+    parts = np.repeat(objects, 2, axis=1) * rng.uniform(0.5, 1.5, (n, 12))
+    independent = (rng.random((n, 12)) < 0.3) * rng.uniform(0.5, 1.5, (n, 12))
+    assert output_redundancy(parts) > 0.2
+    assert output_redundancy(objects) < 0.01
+    assert output_redundancy(independent) < 0.01
+    assert output_redundancy(np.zeros((50, 3))) == 0.0
+    assert 0.0 <= output_redundancy(np.hstack([parts, parts])) <= 1.0
 
 
 def test_docstring_examples_run():

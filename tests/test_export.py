@@ -524,3 +524,63 @@ def test_exact_module_matches_layer_transform_on_digits(torch):
         codes = net.layers[0].codes(X_test).double().numpy()
     assert rel_err(pooled, est.transform(X[300:400])) < 1e-3
     assert rel_err(codes, est.encode(X[300:400])) < 1e-3
+
+
+@pytest.fixture(scope="module")
+def digits_learners():
+    """DeepStructureLearners with one and two layers, fitted on 300 digits (~3 s each)."""
+    from sklearn_structlearn import DeepStructureLearner
+    from sklearn_structlearn.datasets import load_digits_images
+
+    X, _ = load_digits_images()
+    learners = {}
+    for depth in (1, 2):
+        # depth_tol=-inf keeps the second layer whatever its entropy gain.
+        learners[depth] = DeepStructureLearner(
+            max_depth=depth, n_components=32, group_size=4, depth_tol=-np.inf, max_iter=5,
+            random_state=0, n_jobs=1,
+        ).fit(X[:300])
+    return learners, X[300:400]
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("depth", [1, 2])
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("n_samples", [1, 40])
+def test_exact_deep_learner_matches_transform(torch, digits_learners, depth, dtype_name,
+                                              n_samples):
+    # The issue-4 contract: to_torch(mode="exact") reproduces DeepStructureLearner.transform
+    # (preprocessing included) for one and several layers, both dtypes, any batch size.
+    learners, X_test = digits_learners
+    learner = learners[depth]
+    assert learner.n_layers_ == depth
+    X = X_test[:n_samples].astype(dtype_name)
+    expected = learner.transform(X)
+    assert np.count_nonzero(expected) > 0
+    net = learner.to_torch(mode="exact", dtype=getattr(torch, dtype_name))
+    assert len(net.layers) == depth
+    with torch.no_grad():
+        got = net(torch.from_numpy(X))
+    assert got.dtype == getattr(torch, dtype_name)
+    # transform itself is solved to transform_tol=1e-6: that, not the export, bounds float64.
+    assert rel_err(got.numpy().astype(np.float64), expected) < (1e-5 if dtype_name == "float64"
+                                                                else 1e-4)
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_deep_learner_preprocessing_read_in_one_place(torch, digits_learners):
+    # to_torch and layer_specs_from_estimator share one reading of the preprocessing.
+    from sklearn.base import clone
+
+    learners, X_test = digits_learners
+    learner = learners[1]
+    specs, pre = layer_specs_from_estimator(learner)
+    assert np.allclose(pre.apply(X_test), learner._preprocess(X_test.astype(np.float64)))
+    net = learner.to_torch(mode="feedforward", dtype=torch.float64)
+    assert np.array_equal(net.preprocessing.W.numpy(), pre.W)
+    # preprocessing=None exports no preprocessing stage at all (not an identity matrix)
+    bare = clone(learner).set_params(preprocessing=None).fit(X_test)
+    assert layer_specs_from_estimator(bare)[1] is None
+    assert isinstance(bare.to_torch(mode="feedforward").preprocessing, torch.nn.Identity)

@@ -515,11 +515,14 @@ def group_lipschitz(gram, group_size):
 
 
 def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
-                max_iter=1000, tol=1e-6, gram=None, correlations=None):
+                max_iter=1000, tol=1e-6, gram=None, correlations=None, sqnorms=None):
     """Python driver of the code kernel: BLAS products, then ``encode_bcd``.
 
     Threads are whatever the caller set (see ``_threads.thread_limits``). Returns
-    ``codes`` (dtype of X) and per-row ``n_iter``, ``gaps`` and ``primals``.
+    ``codes`` (dtype of X) and per-row ``n_iter``, ``gaps`` and ``primals``. The kernel
+    only needs ``X D^T`` and the row norms ``||x_i||^2``: a caller holding a sparse ``X``
+    passes both (``correlations``, ``sqnorms``), and ``X`` itself is then not read
+    (except for ``alpha == 0``, solved by dense least squares).
     """
     dtype = X.dtype
     n = X.shape[0]
@@ -533,7 +536,8 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     C = X @ dictionary.T if correlations is None else correlations
     G = np.ascontiguousarray(G, dtype=np.float64)
     C = np.ascontiguousarray(C, dtype=dtype)
-    x_sqnorm = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    x_sqnorm = (np.einsum("ij,ij->i", X, X, dtype=np.float64) if sqnorms is None
+                else np.ascontiguousarray(sqnorms, dtype=np.float64))
     if init is None:
         codes = np.zeros((n, K), dtype=dtype)
     else:

@@ -163,10 +163,13 @@ def layer_specs_from_estimator(est):
         specs = [layer_spec_from_estimator(layer) for layer in est.layers_]
         if hasattr(est, "preprocess_mean_"):
             # DeepStructureLearner stores its preprocessing as the affine map
-            # x -> (x - preprocess_mean_) @ preprocess_matrix_ (matrix None: centring only)
+            # x -> (x - preprocess_mean_) @ preprocess_matrix_ (matrix None: identity).
+            # This is the one place that turns it into a spec (to_torch calls here).
             mean = np.asarray(est.preprocess_mean_, dtype=np.float64)
             matrix = getattr(est, "preprocess_matrix_", None)
-            W = np.eye(mean.shape[0]) if matrix is None else np.asarray(matrix, dtype=np.float64)
+            if matrix is None and not np.any(mean):
+                return specs, None  # preprocessing=None: no identity stage in the network
+            W = None if matrix is None else np.asarray(matrix, dtype=np.float64)
             return specs, PreprocessingSpec(mean=mean, W=W)
         pre = preprocessing_spec_from_transformer(getattr(est, "preprocessing_", None))
         return specs, pre
