@@ -26,6 +26,10 @@ Run::
 
     python benchmarks/bench_classifier.py --quick                 # 3000 train images
     python benchmarks/bench_classifier.py --json bench_classifier.json   # 10000 train images
+    # the run recorded in RESULTS.md (~20 min on 2 shared cores):
+    python benchmarks/bench_classifier.py --n-train 20000 --max-structure-samples 2000 \
+        --n-components 256 --group-size 4 --max-depth 2 --structure-max-iter 10 \
+        --max-epochs 15 --threads 1 --json bench_classifier.json
 
 Needs torch and the Debian package ``dataset-fashion-mnist`` (files under
 ``/usr/share/datasets/fashion-mnist/``, or ``--data PATH``).

@@ -3,10 +3,13 @@ Depth: entropy, accuracy and where the depth rule stops
 =======================================================
 
 :class:`~sklearn_structlearn.DeepStructureLearner` keeps stacking layers while
-the output entropy of the newest layer grows by at least ``depth_tol``
-(relative). This example forces ``max_depth`` layers (``depth_tol=-inf``) to see
-the whole curve, then marks the depth the default rule (``depth_tol=0.05``)
-would have chosen, and compares it with the test accuracy of a
+the newest layer improves its outputs enough: by default (``depth_criterion=
+"redundancy"``) the redundancy of the outputs
+(:func:`~sklearn_structlearn.entropy.output_redundancy`) must drop by at least
+``depth_tol=0.02``; with ``depth_criterion="entropy"`` the output entropy must grow
+by ``depth_tol`` (relative). This example forces ``max_depth`` layers
+(``depth_tol=-inf``) to see the whole curve, computes the depth both rules would
+have chosen, and compares it with the test accuracy of a
 :class:`~sklearn.linear_model.LogisticRegression` on each layer's outputs: does
 the rule stop where accuracy stops improving?
 
@@ -46,7 +49,8 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 MAX_DEPTH = 2 if SMALL else 4
 MAX_ITER = 2 if SMALL else 15
-DEPTH_TOL = 0.05  # the learner's default
+REDUNDANCY_TOL = 0.02  # the learner's default depth_tol (redundancy criterion)
+ENTROPY_TOL = 0.05  # a relative entropy gain of 5% for the entropy criterion
 N_UNITS = 32 if SMALL else 128  # units per layer, in groups of 4
 
 datasets = {"digits": load_digits_images()}
@@ -84,25 +88,35 @@ for name, (X, y) in datasets.items():
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         accuracies.append(clf.fit(Z_train, y_train).score(Z_test, y_test))
 
-    # The default rule keeps layer l >= 2 only while its relative gain is >= DEPTH_TOL;
-    # the gains of the forced stack give the depth it would have chosen.
-    gains = learner.entropy_gains_
-    rule_depth = next((d for d in range(2, len(gains) + 1) if gains[d - 1] < DEPTH_TOL),
-                      None)
-    rule_depth = learner.n_layers_ if rule_depth is None else rule_depth - 1
+    # Each rule keeps layer l >= 2 only while its score is >= its tolerance; the
+    # scores of the forced stack give the depth each rule would have chosen.
+    gains = learner.entropy_gains_  # gains[l - 1]: layer l over layer l - 1
+    redundancies = learner.redundancies_  # redundancies[l]: at depth l (0 = input)
+    scores = {"redundancy": [redundancies[d - 1] - redundancies[d]
+                             for d in range(1, len(redundancies))],
+              "entropy": list(gains)}
+    tols = {"redundancy": REDUNDANCY_TOL, "entropy": ENTROPY_TOL}
+    rule_depths = {}
+    for criterion, score in scores.items():
+        rejected = next((d for d in range(2, len(score) + 1) if score[d - 1] < tols[criterion]),
+                        None)
+        rule_depths[criterion] = learner.n_layers_ if rejected is None else rejected - 1
+    rule_depth = rule_depths["redundancy"]
 
     print(f"{name}: {X_train.shape[0]} training images, {MAX_DEPTH} layers forced")
-    print("| depth | outputs | entropy (bits) | relative gain | LR test accuracy |")
-    print("|---|---|---|---|---|")
+    print("| depth | outputs | entropy (bits) | relative gain | redundancy | LR test accuracy |")
+    print("|---|---|---|---|---|---|")
     widths = [X.shape[1]] + [layer.n_groups_ for layer in learner.layers_]
     for depth, (entropy, accuracy) in enumerate(zip(learner.entropies_, accuracies)):
         gain = "-" if depth == 0 else f"{gains[depth - 1]:+.1%}"
-        print(f"| {depth} | {widths[depth]} | {entropy:.1f} | {gain} | {accuracy:.3f} |")
+        print(f"| {depth} | {widths[depth]} | {entropy:.1f} | {gain} | "
+              f"{redundancies[depth]:.3f} | {accuracy:.3f} |")
     best = int(np.argmax(accuracies[1:])) + 1
-    print(f"    depth rule (depth_tol={DEPTH_TOL}) stops at depth {rule_depth}; "
-          f"best LR accuracy at depth {best}")
+    print(f"    depth rule: redundancy (default, depth_tol={REDUNDANCY_TOL}) stops at depth "
+          f"{rule_depths['redundancy']}, entropy (depth_tol={ENTROPY_TOL}) at depth "
+          f"{rule_depths['entropy']}; best LR accuracy of a learned layer at depth {best}")
 
-    # Depths beyond the rule's choice are drawn hollow ("not kept" by the default rule).
+    # Depths beyond the default rule's choice are drawn hollow ("not kept").
     fig = plot_entropy_curve(
         learner.entropies_, n_layers=rule_depth, accuracies=accuracies,
         accuracy_label="LogisticRegression test accuracy",

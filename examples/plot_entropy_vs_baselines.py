@@ -107,7 +107,7 @@ for name, X in data.items():
 methods = list(dict.fromkeys(m for _, m in table))
 print(f"{N_OUTPUTS} outputs per representation; entropy in bits "
       "(binned: sum over outputs; knn: joint, standardised outputs)")
-print(f"| data | representation | binned entropy | knn joint entropy | fraction active |")
+print("| data | representation | binned entropy | knn joint entropy | fraction active |")
 print("|---|---|---|---|---|")
 for (name, method), (binned, knn, active) in table.items():
     print(f"| {name} | {method} | {binned:.1f} | {knn:.1f} | {active:.2f} |")

@@ -28,6 +28,8 @@ PUBLIC_MODULES = {
     "sklearn_structlearn.export._build": "torch",
     "sklearn_structlearn.export._reference": None,
     "sklearn_structlearn.export._modules": "torch",
+    "sklearn_structlearn.distributed": "dask",
+    "sklearn_structlearn.exceptions": None,
 }
 
 # Docstrings that read the Fashion-MNIST files (skipped when the Debian package

@@ -60,7 +60,8 @@ def test_example_runs_in_small_mode(name, tmp_path, monkeypatch, capsys):
     out = tmp_path / "figures"
     for pattern in pngs:
         files = list(out.glob(pattern))
-        assert files, f"{name} did not write {pattern} (wrote {sorted(p.name for p in out.glob('*'))})"
+        written = sorted(p.name for p in out.glob("*"))
+        assert files, f"{name} did not write {pattern} (wrote {written})"
         for file in files:
             assert file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{file.name} is not a PNG"
     assert text in capsys.readouterr().out
