@@ -78,21 +78,25 @@ def test_sklearn_compatible(estimator, check):
 # --------------------------------------------------------------------------- structure recovery
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planted_connectivity_recovered(seed):
-    # A known sparse dictionary (each atom on 6 of 64 inputs), 4 of 32 atoms per sample,
+    # A known sparse dictionary (32 atoms, each on 6 of 64 inputs), 4 atoms per sample,
     # low noise. Standardising is diagonal, so it keeps the supports; penalties are "auto".
+    # The layer is 1.5x overcomplete, as a user who does not know the number of atoms would
+    # make it: with exactly 32 units, dictionary learning's local minima (one unit holding
+    # two atoms, one atom lost) cost some seeds a unit (F1 0.85-0.87 on 2 of seeds 0-7);
+    # with 48 units F1 is 0.925-0.995 on seeds 0-7. F1 is measured on the 32 learned units
+    # matched to the true atoms.
     data = make_planted_structure(
         n_samples=800, n_features=64, n_components=32, group_size=1, fan_in=6,
         active_groups=4, noise=0.01, random_state=seed,
     )
     learner = DeepStructureLearner(
-        max_depth=1, n_components=32, group_size=1, preprocessing="standardize",
+        max_depth=1, n_components=48, group_size=1, preprocessing="standardize",
         random_state=seed,
     ).fit(data.X)
     layer = learner.layers_[0]
     f1, _, _ = _support_f1(layer.components_, layer.connectivity_, data.dictionary,
                            data.supports)
-    # seeds 0-7: F1 0.87-0.99, median 0.96 (the worst seeds keep one badly learned atom)
-    assert f1 >= 0.85
+    assert f1 >= 0.9
     assert_array_equal(learner.structure_[0].connectivity, layer.connectivity_)
 
 
