@@ -35,34 +35,95 @@ AUTO_CONNECTIVITY_RATIO = 0.13
 AUTO_SUBSAMPLE = 512
 
 
-def reference_dictionary(sub, n_components, rng):
-    """Normalised random rows of ``sub`` (jittered so that duplicates differ).
-
-    The reference atoms on which the "auto" penalties are measured: they depend on the
-    data only, not on how a layer initialises its own dictionary (which may, e.g., seed
-    the atoms of a group from near-identical samples and so split their codes).
-    """
-    D = np.asarray(sub[rng.choice(sub.shape[0], size=n_components,
-                                  replace=sub.shape[0] < n_components)], dtype=np.float64)
+def normalised_atoms(rows, rng):
+    """Rows as unit-norm atoms, jittered (1% of their RMS) so that duplicates differ."""
+    D = np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float64)
     scale = np.sqrt(np.mean(D**2)) if np.any(D) else 1.0
     D = D + 0.01 * scale * rng.standard_normal(D.shape)
     norms = np.linalg.norm(D, axis=1, keepdims=True)
     return D / np.where(norms > 0, norms, 1.0)
 
 
-def subsample_rows(X, n_subsample, rng):
-    """A dense float64 random subsample of at most ``n_subsample`` rows of ``X``."""
-    rows = rng.choice(X.shape[0], size=min(X.shape[0], n_subsample), replace=False)
-    block = X[rows]
-    return np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float64)
+def subsample_and_reference_atoms(X, n_subsample, n_components, rng):
+    """A random subsample of ``X`` and reference atoms drawn from *other* rows.
+
+    The reference atoms on which the "auto" penalties are measured are normalised random
+    rows: they depend on the data only, not on how a layer initialises its own dictionary
+    (which may, e.g., seed the atoms of a group from near-identical samples and so split
+    their codes). They are drawn from rows outside the coded subsample whenever at least a
+    quarter of the rows (and 2) remain to be coded: a row coded on its own (jittered) copy
+    needs that single atom only, so with as many atoms as subsample rows the penalty that
+    activates a target fraction of the groups collapsed by ~100x (512 units: alpha 0.0075
+    instead of ~0.6, and codes so dense that a layer fit took minutes per iteration).
+
+    Returns
+    -------
+    sub : ndarray of shape (n_sub, n_features), float64
+    atoms : ndarray of shape (n_components, n_features), float64, unit rows
+    """
+    n_samples = X.shape[0]
+    order = rng.permutation(n_samples)
+    n_coded = min(n_subsample, n_samples - n_components)
+    if n_coded >= max(2, n_samples // 4):
+        sub_rows, atom_rows = order[:n_coded], order[n_coded:n_coded + n_components]
+    else:  # too few rows to keep them apart: overlap (more units than rows to spare)
+        sub_rows = order[:min(n_subsample, n_samples)]
+        atom_rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
+    sub = X[np.sort(sub_rows)]
+    sub = np.asarray(sub.toarray() if sp.issparse(sub) else sub, dtype=np.float64)
+    return sub, normalised_atoms(X[atom_rows], rng)
+
+
+def alpha_for_active_fraction(too_dense, alpha_max_value, *, n_halvings=14):
+    """Code penalty at the boundary where ``too_dense(alpha)`` switches to False.
+
+    ``too_dense(alpha)`` says whether more than the target fraction of groups is active at
+    ``alpha`` (decreasing in alpha). The target is first bracketed by halving alpha down
+    from ``alpha_max``, then bisected in log scale to the precision of ``n_halvings``
+    halvings of ``[1e-4, 1] * alpha_max``. Bracketing from above matters: a plain bisection
+    of that interval first solves at ``1e-2 * alpha_max``, where most groups are active and
+    one solve costs more than all the others together (the code solver's cost grows like
+    ``|support|^3``); halving only ever solves at most 2x below the answer.
+
+    Examples
+    --------
+    >>> from sklearn_structlearn._penalties import alpha_for_active_fraction
+    >>> round(alpha_for_active_fraction(lambda a: a < 0.3, 1.0), 3)
+    0.3
+    """
+    high = float(alpha_max_value)
+    floor = high * 1e-4
+    low = floor
+    while high / 2 > floor:
+        if too_dense(high / 2):
+            low = high / 2
+            break
+        high /= 2
+    # bounded loop: a subnormal alpha_max could make ``floor`` 0
+    for _ in range(64):
+        if high <= low * 1e4 ** (2.0**-n_halvings):
+            break
+        mid = np.sqrt(low * high)
+        if too_dense(mid):
+            low = mid
+        else:
+            high = mid
+    return float(np.sqrt(low * high))
 
 
 def rough_codes(sub, D, alpha, group_size, positive=False, n_jobs=None):
-    """Codes of ``sub`` on ``D`` to a loose tolerance: enough for statistics."""
+    """Codes of ``sub`` on ``D`` to a loose tolerance: enough for statistics.
+
+    Internal statistics, so the solver's warnings are not the user's business: a loose
+    solve is meant, and all-zero codes (alpha near alpha_max of the reference atoms) are a
+    valid measurement, not a mistake of the user's alpha.
+    """
+    from .exceptions import ZeroCodesWarning
     from .layer import group_sparse_encode
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ZeroCodesWarning)
         return group_sparse_encode(sub, D, alpha=alpha, group_size=group_size,
                                    positive=positive, max_iter=200, tol=1e-3, n_jobs=n_jobs)
 
@@ -73,7 +134,7 @@ def auto_connectivity_alpha(X, alpha, n_components, group_size, *, positive=Fals
     """The "auto" connectivity penalty of a layer fitted on ``X`` with code penalty ``alpha``.
 
     On a random subsample, codes ``A`` at ``alpha`` on reference atoms (normalised random
-    rows, :func:`reference_dictionary`) give the penalty
+    rows, :func:`subsample_and_reference_atoms`) give the penalty
     ``ratio * alpha * median_k mean_i |A_ik|`` (:func:`connectivity_from_codes`).
 
     Parameters
@@ -110,8 +171,7 @@ def auto_connectivity_alpha(X, alpha, n_components, group_size, *, positive=Fals
     True
     """
     rng = check_random_state(random_state)
-    sub = subsample_rows(X, n_subsample, rng)
-    D = reference_dictionary(sub, n_components, rng)
+    sub, D = subsample_and_reference_atoms(X, n_subsample, n_components, rng)
     return connectivity_from_codes(rough_codes(sub, D, alpha, group_size, positive, n_jobs),
                                    alpha, ratio)
 
@@ -122,7 +182,7 @@ def connectivity_from_codes(codes, alpha, ratio=None):
     Parameters
     ----------
     codes : ndarray of shape (n_samples, n_components)
-        Codes of reference atoms (:func:`reference_dictionary`) at ``alpha``.
+        Codes of reference atoms (:func:`subsample_and_reference_atoms`) at ``alpha``.
     alpha : float
         Code penalty.
     ratio : float, default=None

@@ -23,10 +23,10 @@ from ._groups import POOLINGS, pool_codes
 from ._penalties import (
     AUTO_CONNECTIVITY_RATIO,
     AUTO_SUBSAMPLE,
+    alpha_for_active_fraction,
     connectivity_from_codes,
-    reference_dictionary,
     rough_codes,
-    subsample_rows,
+    subsample_and_reference_atoms,
 )
 from ._progress import Progress, write_line
 from ._threads import thread_limits
@@ -1115,7 +1115,7 @@ def auto_penalties(
     """Data-scaled code and connectivity penalties for a layer fitted on ``X``.
 
     On a subsample, reference atoms are drawn from normalised random rows
-    (:func:`~sklearn_structlearn._penalties.reference_dictionary`), then:
+    (:func:`~sklearn_structlearn._penalties.subsample_and_reference_atoms`), then:
 
     - ``alpha`` is the code penalty at which these atoms activate ``active_fraction`` of
       the groups (bisection in log scale), unless it is given; the fraction is capped
@@ -1187,8 +1187,7 @@ def auto_penalties(
     if n_components is None:
         n_components = -(-n_features // group_size) * group_size
     # the same subsample and reference atoms as the connectivity rule of the layers
-    sub = subsample_rows(X, n_subsample, rng)
-    D = reference_dictionary(sub, n_components, rng)
+    sub, D = subsample_and_reference_atoms(X, n_subsample, n_components, rng)
 
     def encode(penalty):
         return rough_codes(sub, D, penalty, group_size, positive, n_jobs)
@@ -1200,12 +1199,7 @@ def auto_penalties(
         high = float(alpha_max(sub, D, group_size, positive))
         if high <= 0:
             return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
-        low = high * 1e-4
-        for _ in range(12):
-            mid = np.sqrt(low * high)
-            if (group_norms(encode(mid), group_size) > 0).mean() > active_fraction:
-                low = mid
-            else:
-                high = mid
-        alpha = float(np.sqrt(low * high))
+        alpha = alpha_for_active_fraction(
+            lambda penalty: (group_norms(encode(penalty), group_size) > 0).mean()
+            > active_fraction, high, n_halvings=12)
     return float(alpha), connectivity_from_codes(encode(alpha), alpha, connectivity_ratio)

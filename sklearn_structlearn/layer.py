@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._groups import POOLINGS, input_group_pointers, pool_codes
 from ._grouping import neighbour_groups, regroup_units
-from ._penalties import auto_connectivity_alpha
+from ._penalties import alpha_for_active_fraction, auto_connectivity_alpha, normalised_atoms
 from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
 from ._solvers._encode import solve_codes
@@ -126,8 +126,10 @@ def _warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what):
         return
     amax = alpha_max(X, dictionary, group_size, positive)
     if amax > 0:
+        # just below alpha_max the zero codes are within the solver's tolerance of optimal
+        where = "at or above" if alpha >= amax else "within the solver's tolerance of"
         warnings.warn(
-            f"{what}: alpha={alpha:.6g} is at or above alpha_max={amax:.6g}, so every code is "
+            f"{what}: alpha={alpha:.6g} is {where} alpha_max={amax:.6g}, so every code is "
             "zero and the outputs carry no information. Use a smaller alpha (or \"auto\").",
             ZeroCodesWarning,
             stacklevel=3,
@@ -469,31 +471,22 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
         else:
             rows = neighbour_groups(X, n_components // self.group_size, self.group_size, rng)
-        D = np.asarray(_dense_rows(X, rows), dtype=np.float64)
-        scale = np.sqrt(np.mean(D**2)) if np.any(D) else 1.0
-        D = D + 0.01 * scale * rng.standard_normal(D.shape)
-        norms = np.linalg.norm(D, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return D / norms
+        return normalised_atoms(_dense_rows(X, rows), rng)
 
     def _auto_alpha(self, X, D, rng):
-        """Bisection (in log scale) for the alpha activating AUTO_ACTIVE_FRACTION of groups."""
+        """The alpha activating AUTO_ACTIVE_FRACTION of the groups on a subsample."""
         sub = _dense_rows(X, rng.choice(X.shape[0], size=min(X.shape[0], 256), replace=False))
         Dd = D.astype(X.dtype)
         high = alpha_max(sub, Dd, self.group_size, self.positive_code)
         if high <= 0:
             return 1.0  # all-zero data: any alpha gives zero codes
-        low = high * 1e-4
-        for _ in range(14):
-            mid = np.sqrt(low * high)
-            codes = solve_codes(sub, Dd, mid, self.group_size, self.positive_code,
+
+        def too_dense(penalty):
+            codes = solve_codes(sub, Dd, penalty, self.group_size, self.positive_code,
                                 None, 200, 1e-3)[0]
-            active = (group_norms(codes, self.group_size) > 0).mean()
-            if active > AUTO_ACTIVE_FRACTION:
-                low = mid
-            else:
-                high = mid
-        return float(np.sqrt(low * high))
+            return (group_norms(codes, self.group_size) > 0).mean() > AUTO_ACTIVE_FRACTION
+
+        return alpha_for_active_fraction(too_dense, high)
 
     def _auto_connectivity(self, X, rng):
         """The package's one "auto" connectivity rule (``_penalties.py``) at ``alpha_``."""
