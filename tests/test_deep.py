@@ -79,18 +79,16 @@ def test_sklearn_compatible(estimator, check):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planted_connectivity_recovered(seed):
     # A known sparse dictionary (32 atoms, each on 6 of 64 inputs), 4 atoms per sample,
-    # low noise. Standardising is diagonal, so it keeps the supports; penalties are "auto".
-    # The layer is 1.5x overcomplete, as a user who does not know the number of atoms would
-    # make it: with exactly 32 units, dictionary learning's local minima (one unit holding
-    # two atoms, one atom lost) cost some seeds a unit (F1 0.85-0.87 on 2 of seeds 0-7);
-    # with 48 units F1 is 0.925-0.995 on seeds 0-7. F1 is measured on the 32 learned units
-    # matched to the true atoms.
+    # low noise, as many units as atoms. Standardising is diagonal, so it keeps the
+    # supports; penalties are "auto". F1 0.94-0.99 on seeds 0-7 (it was 0.85-0.87 on two
+    # of them, stuck with one unit holding two atoms, while the "auto" penalties coded
+    # rows on their own copies and came out too small).
     data = make_planted_structure(
         n_samples=800, n_features=64, n_components=32, group_size=1, fan_in=6,
         active_groups=4, noise=0.01, random_state=seed,
     )
     learner = DeepStructureLearner(
-        max_depth=1, n_components=48, group_size=1, preprocessing="standardize",
+        max_depth=1, n_components=32, group_size=1, preprocessing="standardize",
         random_state=seed,
     ).fit(data.X)
     layer = learner.layers_[0]
