@@ -61,9 +61,6 @@ DEPTH_CRITERIA = ("redundancy", "entropy")
 # killing them (measured on Fashion-MNIST, digits and natural patches, see the notes
 # of the class docstring).
 AUTO_ACTIVE_FRACTION = 0.25
-# Rows used to resolve the "auto" penalties and to measure pooling invariance: enough
-# for stable statistics, few enough to cost a fraction of a fit.
-_AUTO_SUBSAMPLE = AUTO_SUBSAMPLE
 STANDARDIZE_FLOOR = 0.01
 _INVARIANCE_SUBSAMPLE = 256
 
@@ -481,15 +478,14 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
 
         An "auto" connectivity penalty is left to the layer, which applies the one rule
         (:func:`~sklearn_structlearn._penalties.auto_connectivity_alpha`, as
-        :func:`auto_penalties` does) to the codes of its own initial dictionary.
+        :func:`auto_penalties` does) on a subsample and reference atoms of its own.
         """
         if alpha != "auto":
             return alpha, connectivity_alpha
-        auto_alpha, _ = auto_penalties(
-            Z, n_components, group_size, positive=self.positive_code, random_state=rng,
-            n_jobs=self.n_jobs,
-        )
-        return auto_alpha, connectivity_alpha
+        # alpha only: the layer measures its own "auto" connectivity penalty
+        auto_alpha, _, _ = _auto_code_alpha(Z, n_components, group_size, self.positive_code,
+                                            None, AUTO_SUBSAMPLE, rng, self.n_jobs)
+        return (1.0 if auto_alpha is None else auto_alpha), connectivity_alpha
 
     def _forward(self, X, n_layers, *, codes=False):
         """Outputs of layer ``n_layers`` for raw inputs (its raw codes if ``codes``)."""
@@ -1108,7 +1104,7 @@ def auto_penalties(
     alpha=None,
     active_fraction=None,
     connectivity_ratio=None,
-    n_subsample=_AUTO_SUBSAMPLE,
+    n_subsample=AUTO_SUBSAMPLE,
     random_state=None,
     n_jobs=None,
 ):
@@ -1175,31 +1171,48 @@ def auto_penalties(
     >>> bool(alpha > 0 and connectivity_alpha > 0)
     True
     """
+    if connectivity_ratio is None:
+        connectivity_ratio = AUTO_CONNECTIVITY_RATIO
+    fitted_alpha, sub, D = _auto_code_alpha(X, n_components, group_size, positive,
+                                            active_fraction, n_subsample,
+                                            check_random_state(random_state), n_jobs,
+                                            search=alpha is None)
+    if alpha is None:
+        if fitted_alpha is None:
+            return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
+        alpha = fitted_alpha
+    codes = rough_codes(sub, D, alpha, group_size, positive, n_jobs)
+    return float(alpha), connectivity_from_codes(codes, alpha, connectivity_ratio)
+
+
+def _auto_code_alpha(X, n_components, group_size, positive, active_fraction, n_subsample,
+                     rng, n_jobs, *, search=True):
+    """The "auto" code penalty, with the subsample and reference atoms it was measured on.
+
+    Returns ``(alpha, sub, atoms)``; ``alpha`` is None for all-zero inputs or when
+    ``search`` is False (the caller gave alpha and only needs the sample).
+    """
     from .objective import alpha_max, group_norms
 
     if active_fraction is None:
         active_fraction = AUTO_ACTIVE_FRACTION
-    if connectivity_ratio is None:
-        connectivity_ratio = AUTO_CONNECTIVITY_RATIO
-    rng = check_random_state(random_state)
     X = np.asarray(X, dtype=np.float64)
     n_features = X.shape[1]
     if n_components is None:
         n_components = -(-n_features // group_size) * group_size
     # the same subsample and reference atoms as the connectivity rule of the layers
     sub, D = subsample_and_reference_atoms(X, n_subsample, n_components, rng)
+    if not search:
+        return None, sub, D
+    # No more active units than half the inputs: beyond that the code problem is
+    # nearly singular (as many active atoms as dimensions), slow and not sparse.
+    active_fraction = min(active_fraction, 0.5 * n_features / n_components)
+    high = float(alpha_max(sub, D, group_size, positive))
+    if high <= 0:
+        return None, sub, D
 
-    def encode(penalty):
-        return rough_codes(sub, D, penalty, group_size, positive, n_jobs)
+    def too_dense(penalty):
+        codes = rough_codes(sub, D, penalty, group_size, positive, n_jobs)
+        return (group_norms(codes, group_size) > 0).mean() > active_fraction
 
-    if alpha is None:
-        # No more active units than half the inputs: beyond that the code problem is
-        # nearly singular (as many active atoms as dimensions), slow and not sparse.
-        active_fraction = min(active_fraction, 0.5 * n_features / n_components)
-        high = float(alpha_max(sub, D, group_size, positive))
-        if high <= 0:
-            return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
-        alpha = alpha_for_active_fraction(
-            lambda penalty: (group_norms(encode(penalty), group_size) > 0).mean()
-            > active_fraction, high, n_halvings=12)
-    return float(alpha), connectivity_from_codes(encode(alpha), alpha, connectivity_ratio)
+    return alpha_for_active_fraction(too_dense, high, n_halvings=12), sub, D
