@@ -7,8 +7,9 @@ result is a scikit-learn transformer and can be exported to PyTorch (optional ex
 
 from .classifier import StructuredNetClassifier
 from .deep import DeepStructureLearner
+from .encoding import group_sparse_encode
 from .entropy import entropy_gain, output_entropy
-from .layer import GroupSparseCodingLayer, group_sparse_encode
+from .layer import GroupSparseCodingLayer
 from .objective import alpha_max
 
 __version__ = "0.1.0.dev0"

@@ -1,8 +1,14 @@
-"""Contiguous groups of units and pooling over them.
+"""Contiguous groups of units: group norms, the group soft-threshold and pooling (NumPy).
 
 Units (atoms, code coordinates) are split into contiguous groups of ``group_size``:
 group ``g`` holds units ``g * group_size ... (g + 1) * group_size - 1``. Contiguous
 blocks keep every kernel free of index arrays and let pooling be a reshape.
+
+This is the one NumPy definition of the group norm, its proximal operator and the
+pooling, used by the objective (``objective.py``), the estimators and the NumPy
+reference of the exported network (``export/_reference.py``). The Numba kernels have
+their own (compiled) group prox in ``_solvers``; the torch modules theirs in
+``export/_modules.py``; the tests check all three against each other.
 """
 
 import numpy as np
@@ -17,6 +23,55 @@ def n_groups_of(n_components, group_size):
             f"n_components={n_components} must be a multiple of group_size={group_size}."
         )
     return n_components // group_size
+
+
+def group_blocks(V, group_size):
+    """``V`` (n_samples x n_components) as (n_samples, n_groups, group_size), a view."""
+    n, k = V.shape
+    return V.reshape(n, n_groups_of(k, group_size), group_size)
+
+
+def group_norms(V, group_size):
+    """Euclidean norm of every group of every row, shape (n_samples, n_groups), float64.
+
+    The squares are summed in float64 whatever the dtype of ``V``: float32 codes of 1e+30
+    (1e-30) data would overflow to inf (underflow to 0) when squared in float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._groups import group_norms
+    >>> group_norms(np.array([[3.0, 4.0, 0.0, -1.0]]), 2)
+    array([[5., 1.]])
+    """
+    blocks = group_blocks(np.asarray(V), group_size)
+    return np.sqrt(np.einsum("ngk,ngk->ng", blocks, blocks, dtype=np.float64))
+
+
+def group_soft_threshold(V, threshold, group_size, positive=False):
+    """Proximal operator of ``threshold * sum_g ||v_g||_2`` (+ non-negativity), row-wise.
+
+    Each group is shrunk towards zero by ``threshold`` in norm:
+    ``v_g * max(0, ||v_g|| - threshold) / ||v_g||``. With ``positive=True`` the prox of
+    the norm plus the non-negativity constraint is this shrinkage applied to
+    ``max(v, 0)`` (the two commute because the group norm is radial).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._groups import group_soft_threshold
+    >>> group_soft_threshold(np.array([[3.0, 4.0, 0.1, 0.0]]), 1.0, 2)
+    array([[2.4, 3.2, 0. , 0. ]])
+    """
+    V = np.asarray(V, dtype=np.float64)
+    if positive:
+        V = np.maximum(V, 0.0)
+    blocks = group_blocks(V, group_size)
+    norms = group_norms(V, group_size)[..., None]
+    shrunk = np.maximum(norms - threshold, 0.0)
+    # Where the norm does not exceed the threshold the group is zero: divide by 1 there.
+    scale = shrunk / np.where(norms > threshold, norms, 1.0)
+    return (blocks * scale).reshape(V.shape)
 
 
 def pool_codes(codes, group_size, pooling="l2"):
@@ -47,15 +102,10 @@ def pool_codes(codes, group_size, pooling="l2"):
     """
     if pooling is None:
         return codes
-    n_samples, n_components = codes.shape
-    blocks = codes.reshape(n_samples, n_groups_of(n_components, group_size), group_size)
     if pooling == "l2":
-        # squares summed in float64: float32 codes of 1e+30 (1e-30) data would overflow to inf
-        # (underflow to 0) when squared in float32
-        return np.sqrt(np.einsum("ngk,ngk->ng", blocks, blocks, dtype=np.float64)).astype(
-            codes.dtype, copy=False)
+        return group_norms(codes, group_size).astype(codes.dtype, copy=False)
     if pooling == "max":
-        return np.abs(blocks).max(axis=2)
+        return np.abs(group_blocks(codes, group_size)).max(axis=2)
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
 
 

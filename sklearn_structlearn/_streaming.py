@@ -1,12 +1,18 @@
-"""Building blocks of streaming fits: re-iterable batch sources, running moments, reservoir.
+"""Streaming fits: re-iterable batch sources, running moments, reservoir, the stream driver.
 
 ``DeepStructureLearner.fit_stream`` reads its data several times (a first pass for the
 preprocessing statistics and a held sample, then passes for every layer), one batch at a
 time; nothing here keeps more than one batch, the moments (O(n_features^2) for ZCA) and
-the held sample (O(n_held * n_features)).
+the held sample (O(n_held * n_features)). Nothing here imports the estimators: layers are
+driven through ``partial_fit`` / ``transform``.
 """
 
+import time
+
 import numpy as np
+import scipy.sparse as sp
+
+from ._progress import Progress
 
 
 def batch_source(batches, n_passes_needed):
@@ -132,3 +138,119 @@ class Reservoir:
         if self.rows is None:
             return None
         return self.rows[:min(self.size, self.n_seen)].copy()
+
+
+# --------------------------------------------------------------------------------------
+# The streaming fit of a stack of layers (DeepStructureLearner.fit_stream): the stream,
+# its first pass, and how one layer is learned from it. The stacking loop and the depth
+# rule are the learner's, the same for the in-memory fit.
+# --------------------------------------------------------------------------------------
+
+
+class BatchStream:
+    """A re-readable stream of checked, dense, non-empty batches.
+
+    Parameters
+    ----------
+    batches : iterable of array-like, or callable
+        See :func:`batch_source`.
+    n_passes_needed : int
+        Passes that will be read (a one-shot iterator is refused when more than one).
+    check_batch : callable
+        ``check_batch(batch, first_pass) -> array``: validates one batch (the caller's
+        data checks; on the first pass they also set the feature count).
+    """
+
+    def __init__(self, batches, n_passes_needed, check_batch):
+        self._next = batch_source(batches, n_passes_needed)
+        self._check = check_batch
+
+    def read(self, *, first_pass=False):
+        """One pass: checked dense batches (a sparse batch is densified, one at a time)."""
+        for batch in self._next():
+            batch = self._check(batch, first_pass)
+            if sp.issparse(batch):
+                batch = batch.toarray()  # one batch at a time: preprocessing centres it
+            if batch.shape[0]:
+                yield batch
+
+
+def first_pass(stream, *, full_covariance, n_held, random_state):
+    """Moments of the whole stream and a uniform held sample of its rows, in one pass.
+
+    Returns
+    -------
+    moments : RunningMoments
+        Mean and variances (or covariance, ``full_covariance``) of every row.
+    held : ndarray of shape (min(n_held, n_rows), n_features)
+        A uniform random sample of the rows (reservoir sampling).
+    n_batches : int
+        Non-empty batches in one pass.
+    """
+    moments = None
+    reservoir = Reservoir(n_held, random_state)
+    n_batches = 0
+    for batch in stream.read(first_pass=True):
+        if moments is None:
+            moments = RunningMoments(batch.shape[1], full=full_covariance)
+        moments.update(batch)
+        reservoir.update(batch)
+        n_batches += 1
+    if moments is None or moments.n < 2:
+        raise ValueError(
+            "fit_stream needs at least 2 rows in the stream, got "
+            f"{0 if moments is None else moments.n}."
+        )
+    return moments, reservoir.sample(), n_batches
+
+
+class StreamLayerFitter:
+    """Learns one layer online from the stream sent through the layers below it.
+
+    Called as ``fitter(layer, Z_held, below)``, like the in-memory ``layer.fit(Z)``: the
+    layer is initialised on ``Z_held`` (the held sample's inputs of this layer, a uniform
+    sample of the stream), then takes ``n_passes`` passes of ``partial_fit`` over the
+    stream, every batch preprocessed and transformed by the (fixed) ``below`` layers.
+
+    Parameters
+    ----------
+    stream : BatchStream
+    preprocess : callable
+        The fitted preprocessing, ``preprocess(batch) -> inputs of the first layer``.
+    n_passes, n_batches : int
+        Passes per layer, batches per pass (for the progress bar).
+    name : str
+        Label of the progress bar and log lines.
+    verbose : int
+    log : callable
+        ``log(message)``, the learner's verbose log.
+    """
+
+    def __init__(self, stream, preprocess, *, n_passes, n_batches, name, verbose, log):
+        self.stream = stream
+        self.preprocess = preprocess
+        self.n_passes = n_passes
+        self.n_batches = n_batches
+        self.name = name
+        self.verbose = verbose
+        self.log = log
+
+    def __call__(self, layer, Z_held, below):
+        layer.partial_fit(Z_held)  # initialised on a uniform sample of the stream
+        depth = len(below) + 1
+        bar = Progress(self.n_passes * self.n_batches, desc=f"{self.name} layer {depth}",
+                       verbose=self.verbose, unit="batch")
+        t0 = time.perf_counter()
+        for p in range(self.n_passes):
+            for batch in self.stream.read():
+                Z = self.preprocess(batch)
+                for fitted in below:
+                    Z = fitted.transform(Z)
+                layer.partial_fit(Z)
+                bar.update(objective=layer.objective_history_[-1])
+            self.log(
+                f"layer {depth} pass {p + 1}/{self.n_passes}: surrogate objective "
+                f"{layer.objective_history_[-1]:.6e} after {layer.n_iter_} batches "
+                f"[{time.perf_counter() - t0:.1f}s]"
+            )
+        bar.close()

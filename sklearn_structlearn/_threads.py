@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numba
 from threadpoolctl import threadpool_limits
 
-from ._validation import check_n_jobs
+from ._param_validation import N_JOBS, validate_named
 
 # Numba's default "workqueue" threading layer is not re-entrant: two Python threads
 # launching parallel kernels at once abort the process. Serialising the launches keeps
@@ -46,7 +46,8 @@ def effective_n_jobs(n_jobs):
     explicit ``n_jobs`` is obeyed (up to ``NUMBA_NUM_THREADS``).
     """
     max_threads = numba.config.NUMBA_NUM_THREADS
-    n_jobs = check_n_jobs(n_jobs)  # before anything runs: n_jobs=1.5 or "2" is an error
+    # before anything runs: n_jobs=1.5 or "2" is an error (e.g. set_params after fit)
+    validate_named({"n_jobs": N_JOBS}, {"n_jobs": n_jobs}, "thread_limits")
     if n_jobs is None:
         return _default_n_threads(max_threads)
     if n_jobs < 0:

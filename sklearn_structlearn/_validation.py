@@ -1,15 +1,20 @@
-"""Parameter checks with messages that name the parameter and what was expected.
+"""Data checks (dtype, shapes of the code problem) with messages that name the argument.
 
-Estimators store their parameters untouched in ``__init__`` and call these in ``fit``,
-before any heavy work, so that a bad value never reaches a Numba kernel (where it would
-surface as an obscure typing error or a crash).
+Parameters are validated declaratively (``_param_validation``); the data are checked
+here and by scikit-learn's ``check_array`` / ``validate_data``, before any heavy work, so
+that a bad array never reaches a Numba kernel (where it would surface as an obscure
+typing error or a crash).
+
+``check_int`` and ``check_float`` are the former hand-written parameter checks, kept
+only for the modules not yet converted to the declarative constraints.
 """
 
 import numbers
 
 import numpy as np
+from sklearn.utils import check_array
 
-_INT64_MAX = int(np.iinfo(np.int64).max)
+from ._param_validation import INT64_MAX as _INT64_MAX
 
 
 def check_int(value, name, *, min_value=None, allow_none=False):
@@ -39,32 +44,6 @@ def check_float(value, name, *, min_value=None, strict=False, allow_auto=False, 
         op = ">" if strict else ">="
         raise ValueError(f"{name} must be {op} {min_value}, got {value}.")
     return value
-
-
-def check_option(value, name, options):
-    if not any(value is o or (isinstance(o, str) and value == o) for o in options):
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}.")
-    return value
-
-
-def check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
-
-
-def check_n_jobs(n_jobs):
-    """``None``, or a non-zero int (negative counts from the number of cores, as in joblib)."""
-    if n_jobs is None:
-        return None
-    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(
-            f"n_jobs must be None or an int (-1: all cores), got {n_jobs!r} of type "
-            f"{type(n_jobs).__name__}."
-        )
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
-    return int(n_jobs)
 
 
 def check_numeric_dtype(X, name="X"):
@@ -106,14 +85,12 @@ def check_numeric_dtype(X, name="X"):
             ) from exc
 
 
-def check_encode_arrays(X, dictionary, *, group_size=1, positive=False, dtype=None,
-                        accept_sparse=False):
+def check_encode_arrays(X, dictionary, *, group_size=1, dtype=None, accept_sparse=False):
     """Validate the data and dictionary of a code problem (``group_sparse_encode``,
     ``alpha_max``): 2-d finite numeric arrays with the same number of features, and a
-    ``group_size`` dividing the number of atoms. Returns ``X, dictionary, group_size, positive``.
+    number of atoms that ``group_size`` (already checked to be an int >= 1) divides.
+    Returns ``X, dictionary``.
     """
-    from sklearn.utils import check_array
-
     check_numeric_dtype(X, "X")
     check_numeric_dtype(dictionary, "dictionary")
     X = check_array(X, dtype=[np.float64, np.float32] if dtype is None else dtype,
@@ -129,11 +106,9 @@ def check_encode_arrays(X, dictionary, *, group_size=1, positive=False, dtype=No
             f"dictionary has {dictionary.shape[1]} features (columns) but X has {X.shape[1]}; "
             "the dictionary must be of shape (n_components, n_features)."
         )
-    group_size = check_int(group_size, "group_size", min_value=1)
     if dictionary.shape[0] % group_size:
         raise ValueError(
             f"n_components={dictionary.shape[0]} (rows of the dictionary) must be a multiple "
             f"of group_size={group_size}."
         )
-    positive = check_bool(positive, "positive")
-    return X, dictionary, group_size, positive
+    return X, dictionary

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state, resample
 
+from ._param_validation import StrOptions, int_in, real_in, validate_params
+
 __all__ = [
     "DIGITS_SHAPE",
     "FASHION_MNIST_CLASS_NAMES",
@@ -238,18 +240,19 @@ def fashion_mnist_available(path=None):
     return True
 
 
-def _check_n_samples(n_samples, n_available):
-    if n_samples is None:
-        return None
-    if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool):
-        raise TypeError(f"n_samples must be an int or None, got {n_samples!r}.")
-    if not 1 <= n_samples <= n_available:
-        raise ValueError(
-            f"n_samples must be in [1, {n_available}] for this subset, got {n_samples}."
-        )
-    return int(n_samples)
-
-
+@validate_params(
+    {
+        "path": [str, os.PathLike, None],
+        "subset": [StrOptions(set(_FASHION_SUBSETS))],
+        "n_samples": [int_in(1), None],
+        "random_state": ["random_state"],
+        "stratify": ["boolean"],
+        "return_X_y": ["boolean"],
+        "dtype": "no_validation",  # anything numpy.dtype reads; checked below
+        "scale": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_fashion_mnist(
     path=None,
     *,
@@ -353,10 +356,6 @@ def load_fashion_mnist(
     >>> np.bincount(y).tolist()  # stratified: 50 of each class
     [50, 50, 50, 50, 50, 50, 50, 50, 50, 50]
     """
-    if subset not in _FASHION_SUBSETS:
-        raise ValueError(
-            f"subset must be one of {sorted(_FASHION_SUBSETS)}, got {subset!r}."
-        )
     dtype = np.dtype(dtype)
     if scale and not np.issubdtype(dtype, np.floating):
         raise ValueError(f"scale=True needs a floating dtype, got {dtype}.")
@@ -385,7 +384,10 @@ def load_fashion_mnist(
     images = images[0] if len(images) == 1 else np.concatenate(images)
     y = np.concatenate(labels).astype(np.int64)
 
-    n_samples = _check_n_samples(n_samples, y.shape[0])
+    if n_samples is not None and n_samples > y.shape[0]:
+        raise ValueError(
+            f"n_samples must be in [1, {y.shape[0]}] for this subset, got {n_samples}."
+        )
     if n_samples is None:
         indices = np.arange(y.shape[0])
     else:
@@ -429,6 +431,10 @@ def load_fashion_mnist(
 DIGITS_SHAPE = (8, 8)
 
 
+@validate_params(
+    {"scale": ["boolean"], "return_X_y": ["boolean"], "dtype": "no_validation"},
+    prefer_skip_nested_validation=True,
+)
 def load_digits_images(*, scale=True, return_X_y=True, dtype=np.float32):
     """Load scikit-learn's 8x8 digits as images with pixels in ``[0, 1]``.
 
@@ -560,6 +566,17 @@ def _prepare_images(images, grayscale):
     return prepared
 
 
+@validate_params(
+    {
+        "patch_size": [int_in(1), tuple, list],
+        "n_patches": [int_in(1)],
+        "images": ["array-like", None],
+        "random_state": ["random_state"],
+        "grayscale": ["boolean"],
+        "normalize": [StrOptions({"contrast", "mean"}), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def extract_image_patches(
     patch_size=(8, 8),
     n_patches=10000,
@@ -636,12 +653,6 @@ def extract_image_patches(
             f"patch_size must be a positive int or a pair of them, got {patch_size!r}."
         )
     ph, pw = int(patch_size[0]), int(patch_size[1])
-    if not isinstance(n_patches, numbers.Integral) or n_patches < 1:
-        raise ValueError(f"n_patches must be a positive int, got {n_patches!r}.")
-    if normalize not in ("contrast", "mean", None):
-        raise ValueError(
-            f"normalize must be 'contrast', 'mean' or None, got {normalize!r}."
-        )
     if images is None:
         from sklearn.datasets import load_sample_images
 
@@ -690,15 +701,6 @@ def extract_image_patches(
 # --------------------------------------------------------------------------- #
 
 
-def _check_int(name, value, low, high=None):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}.")
-    return int(value)
-
-
 def _local_support(rng, image_shape, fan_in):
     """Boolean mask of the `fan_in` pixels nearest to a random center pixel.
 
@@ -717,6 +719,22 @@ def _local_support(rng, image_shape, fan_in):
     return mask
 
 
+@validate_params(
+    {
+        "n_samples": [int_in(1)],
+        "n_features": [int_in(1)],
+        "n_components": [int_in(1)],
+        "group_size": [int_in(1)],
+        "fan_in": [int_in(1)],
+        "active_groups": [int_in(0)],
+        "noise": [real_in(0)],
+        "image_shape": ["array-like", None],
+        "positive": ["boolean"],
+        "shared_support": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_planted_structure(
     n_samples=2000,
     n_features=64,
@@ -822,20 +840,16 @@ def make_planted_structure(
     >>> data.groups[:6].tolist()
     [0, 0, 1, 1, 2, 2]
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    n_features = _check_int("n_features", n_features, 1)
-    n_components = _check_int("n_components", n_components, 1)
-    group_size = _check_int("group_size", group_size, 1)
     if n_components % group_size:
         raise ValueError(
             f"n_components ({n_components}) must be a multiple of group_size "
             f"({group_size})."
         )
     n_groups = n_components // group_size
-    fan_in = _check_int("fan_in", fan_in, 1, n_features)
-    active_groups = _check_int("active_groups", active_groups, 0, n_groups)
-    if not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative float, got {noise!r}.")
+    if fan_in > n_features:
+        raise ValueError(f"fan_in must be <= n_features={n_features}, got {fan_in}.")
+    if active_groups > n_groups:
+        raise ValueError(f"active_groups must be <= n_groups={n_groups}, got {active_groups}.")
     if image_shape is not None:
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 2 or min(image_shape) < 1:

@@ -1,13 +1,15 @@
 """Stacked group sparse coding that learns connectivity, pooling groups and depth.
 
-:class:`DeepStructureLearner` is the package's main estimator. It preprocesses the data
-with a fixed affine map, then stacks :class:`~sklearn_structlearn.GroupSparseCodingLayer`
-layers, each fitted on the pooled outputs of the one below, and decides the depth with
-the efficient-coding rule: a new layer is kept only while it raises the entropy of the
-representation by at least ``depth_tol`` (relative). Everything it learns -- which unit
-connects to which input, which units pool together, how many layers -- is recorded in
-``structure_`` and can be printed (:meth:`~DeepStructureLearner.summary`) or drawn
-(``plot_*`` methods).
+:class:`DeepStructureLearner` is the package's main estimator, and a thin one: it
+preprocesses the data with a fixed affine map (:mod:`~sklearn_structlearn.preprocessing`),
+then stacks :class:`~sklearn_structlearn.GroupSparseCodingLayer` layers, each fitted on
+the pooled outputs of the one below, and decides the depth with the efficient-coding
+rule: a new layer is kept only while it lowers the redundancy of the representation by
+at least ``depth_tol``. How one layer is fitted -- in memory (:meth:`~DeepStructureLearner.fit`)
+or from a stream (:meth:`~DeepStructureLearner.fit_stream`, driven by ``_streaming``) --
+is separate from the stacking loop. Everything it learns is recorded in ``structure_``
+(:func:`~sklearn_structlearn.structure.describe_layers`) and can be printed
+(:meth:`~DeepStructureLearner.summary`) or drawn (``plot_*`` methods).
 """
 
 import numbers
@@ -19,60 +21,47 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ._groups import POOLINGS, pool_codes
-from ._penalties import (
-    AUTO_CONNECTIVITY_RATIO,
-    AUTO_SUBSAMPLE,
-    alpha_for_active_fraction,
-    connectivity_from_codes,
-    rough_codes,
-    subsample_and_reference_atoms,
+from ._param_validation import (
+    N_JOBS,
+    StrOptions,
+    fit_context,
+    int_in,
+    real_in,
+    validate_named,
 )
 from ._progress import Progress, write_line
+from ._streaming import BatchStream, StreamLayerFitter, first_pass
 from ._threads import thread_limits
-from ._validation import (
-    check_bool,
-    check_float,
-    check_int,
-    check_n_jobs,
-    check_numeric_dtype,
-    check_option,
-)
+from ._validation import check_numeric_dtype
 from .entropy import entropy_gain, output_entropy, output_redundancy
-from .layer import GroupSparseCodingLayer
-from .structure import (
-    LayerStructure,
-    _check_image_shape,
-    describe_structure,
-    pooling_invariance,
-    trace_receptive_fields,
-)
+from .layer import PENALTY, POOLING, GroupSparseCodingLayer
+from .penalties import auto_penalties
+from .preprocessing import Preprocessor
+from .structure import _check_image_shape, describe_layers, stack_summary
 
-__all__ = ["DeepStructureLearner"]
+# ``auto_penalties`` lives in ``penalties.py``; imported here so that
+# ``from sklearn_structlearn.deep import auto_penalties`` keeps working.
+__all__ = ["DeepStructureLearner", "auto_penalties"]
 
-PREPROCESSINGS = ("standardize", "zca", None)
 # What a layer beyond the first must improve to be kept (see the class Notes).
 DEPTH_CRITERIA = ("redundancy", "entropy")
 
-# "auto" code penalty of a layer: the penalty at which the layer's initial dictionary
-# activates this fraction of the groups (see ``_resolve_penalties``). Dense enough that
-# an input is explained by several local parts rather than by one global template --
-# the regime in which the connectivity penalty can make the units local without
-# killing them (measured on Fashion-MNIST, digits and natural patches, see the notes
-# of the class docstring).
-AUTO_ACTIVE_FRACTION = 0.25
-STANDARDIZE_FLOOR = 0.01
-_INVARIANCE_SUBSAMPLE = 256
-
-
-def _shape_text(image_shape):
-    """``28x28`` (channels shown only when there are several)."""
-    shape = image_shape[:2] if len(image_shape) == 3 and image_shape[2] == 1 else image_shape
-    return "x".join(map(str, shape))
+# the parameters that may be given once for all layers or as a list, one per layer
+_PER_LAYER = {
+    "n_components": [int_in(1), None],
+    "group_size": [int_in(1)],
+    "alpha": PENALTY,
+    "connectivity_alpha": PENALTY,
+}
 
 
 def _is_per_layer(value):
     return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _fit_in_memory(layer, Z, below):
+    """How :meth:`DeepStructureLearner.fit` learns a layer: from all its inputs ``Z``."""
+    layer.fit(Z)
 
 
 class DeepStructureLearner(TransformerMixin, BaseEstimator):
@@ -111,14 +100,17 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         structure (plain sparse coding).
     alpha : float, "auto" or list, default="auto"
         Code (group sparsity) penalty of each layer. ``"auto"``: the penalty at which
-        the layer's initial dictionary activates about 25% of the groups on a
-        subsample of its inputs (the resolved values are in ``layers_[l].alpha_``).
+        atoms drawn from the layer's inputs activate about 25% of the groups on a
+        subsample of its inputs (:func:`~sklearn_structlearn.penalties.auto_alpha`, the
+        same rule as ``GroupSparseCodingLayer(alpha="auto")``; the resolved values are
+        in ``layers_[l].alpha_``).
     connectivity_alpha : float, "auto" or list, default="auto"
         Connectivity penalty on the units' input weights. ``0`` gives dense layers.
         ``"auto"`` is data-scaled (never zero on non-constant data): 0.13 times the
         code cost ``alpha * mean_i |A_ik|`` of the median unit, for atoms drawn from
-        the layer's inputs (see Notes and :func:`auto_penalties`; the same rule as
-        ``GroupSparseCodingLayer(connectivity_alpha="auto")``). Resolved values are in
+        the layer's inputs
+        (:func:`~sklearn_structlearn.penalties.auto_connectivity_alpha`, the same rule
+        as ``GroupSparseCodingLayer(connectivity_alpha="auto")``). Resolved values are in
         ``layers_[l].connectivity_alpha_``.
     depth_tol : float, default=0.02
         Minimum improvement for a layer beyond the first to be kept: the drop of the
@@ -141,8 +133,10 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         almost constant features, which would otherwise become rare huge values
         (constant features are only centred); ``None`` leaves the data as they are.
         ``"zca"`` is the default because decorrelated inputs give local, alive units
-        on images (see Notes); it costs a ``n_features x n_features`` eigendecomposition,
-        use ``"standardize"`` for thousands of features.
+        on images (see the results page); it costs a ``n_features x n_features``
+        eigendecomposition, use ``"standardize"`` for thousands of features. The map
+        is a :class:`~sklearn_structlearn.preprocessing.Preprocessor`
+        (``preprocessor_``).
     zca_epsilon : float, default=1.0
         ZCA regulariser, relative: ``zca_epsilon`` times the mean eigenvalue of the
         covariance is added to every eigenvalue before inverting their square roots,
@@ -206,6 +200,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         invariance (how much the pooled outputs change under one-pixel shifts of the
         raw images against the layer's unpooled codes, on 256 training images; not
         measured when ``pooling=None``).
+    preprocessor_ : Preprocessor
+        The fitted preprocessing.
     preprocess_mean_ : ndarray of shape (n_features_in,)
         Mean subtracted by the preprocessing (zeros when ``preprocessing=None``).
     preprocess_matrix_ : ndarray of shape (n_features_in, n_features_in) or None
@@ -213,6 +209,10 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         ``(X - preprocess_mean_) @ preprocess_matrix_`` (``None``: identity).
     image_shape_ : tuple of int or None
         Validated ``image_shape`` as ``(height, width, channels)``.
+    n_samples_seen_ : int
+        Rows the learner was fitted on (with :meth:`fit_stream`, rows in the stream).
+    n_batches_ : int
+        Batches per pass over the data (1 for :meth:`fit`).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in,)
@@ -241,17 +241,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     the summed bits that the outputs say twice. Layer ``l >= 2`` is kept when
     ``R_{l-1} - R_l >= depth_tol``. Since ``R >= 0``, a representation whose redundancy
     is already below ``depth_tol`` is the top one: the depth stops where there is
-    nothing left to merge. Measured with ``max_iter=15`` (seeds 0-3): planted parts
-    that switch on in "objects" of three give ``R`` 0.10-0.12 after a first layer
-    coding the parts and 0.05-0.07 after a second layer pooling them in groups of
-    three (a drop of 0.04-0.06: depth 2); the same parts switching on independently,
-    or independent planted groups, give ``R`` 0.006-0.025 after layer 1 and drops
-    under 0.006 (depth 1). With the defaults the rule picks depth 1 on digits
-    (seeds 0-1: ``R`` 0.038-0.041 after layer 1, a second layer changes it by less than
-    0.002), depth 2 on Fashion-MNIST (2000 images, seeds 0-2: ``R`` 0.08-0.10 after
-    layer 1, 0.03-0.05 after layer 2, a third layer lowers it by less than 0.015), whose
-    second layer pools the first layer's contour segments into whole garment shapes,
-    and depth 2 on 12x12 natural patches (``R`` 0.13, 0.05, then 0.034).
+    nothing left to merge. The depths the rule picks on planted structures, digits,
+    Fashion-MNIST and natural patches are on the results page of the documentation.
 
     ``depth_criterion="entropy"`` is the older rule: layer ``l`` is kept when its
     output entropy (``entropy_estimator``) grows by ``depth_tol`` relative,
@@ -259,21 +250,11 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     joint entropy, exact for independent outputs) this only happens when a layer
     exposes its information in more, or more active, outputs.
 
-    **"auto" penalties.** The code penalty is resolved here, per layer, on a subsample
-    of the layer's inputs (:func:`auto_penalties`): it activates 25% of the groups of
-    random-sample atoms; much sparser codes make whole-image templates, which the
-    connectivity penalty then kills. The connectivity penalty is left to the layer,
-    which applies the package's one rule for it (the same as
-    ``GroupSparseCodingLayer(connectivity_alpha="auto")`` and :func:`auto_penalties`)
-    to the codes of its initial dictionary: 0.13 times the code cost of the median
-    unit. A unit whose connections cost more than its codes shrinks and dies, so
-    scaling the penalty by the code cost (rather than by the data) prunes weak
-    connections while keeping units alive. Measured with the defaults
-    (``n_components=128``, ``group_size=4``, ZCA with ``zca_epsilon=1``), first
-    layer: Fashion-MNIST (2000 images, seeds 0-2) locality 0.26-0.40, 95-98% of the
-    units alive, median fan-in 50-69 of 784 pixels; digits (seeds 0-1) locality
-    0.31-0.40, 97-99% alive, median fan-in 7 of 64; 12x12 natural patches (seed 0)
-    locality 0.05, all units alive, median fan-in 6 of 144.
+    **"auto" penalties.** Every layer is a
+    :class:`~sklearn_structlearn.GroupSparseCodingLayer` given the learner's ``alpha``
+    and ``connectivity_alpha``; "auto" values are resolved by the layer with the
+    package's one rule per penalty (:mod:`sklearn_structlearn.penalties`), on its own
+    inputs, exactly as a standalone layer would.
 
     Examples
     --------
@@ -290,6 +271,26 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     >>> learner.get_feature_names_out()[:2]
     array(['layer1_group0', 'layer1_group1'], dtype=object)
     """
+
+    _parameter_constraints = {
+        "max_depth": [int_in(1)],
+        **{name: constraints + [list, tuple, np.ndarray]
+           for name, constraints in _PER_LAYER.items()},
+        # +-inf are meaningful: "never add a layer" / "always stack to max_depth"
+        "depth_tol": [real_in(None, None, closed="both")],
+        "depth_criterion": [StrOptions(set(DEPTH_CRITERIA))],
+        "entropy_estimator": [StrOptions({"binned", "knn"}), callable],
+        "preprocessing": [StrOptions({"standardize", "zca"}), None],
+        "zca_epsilon": [real_in(0)],
+        "image_shape": ["array-like", None],
+        "pooling": POOLING,
+        "positive_code": ["boolean"],
+        "max_iter": [int_in(1)],
+        "tol": [real_in(0)],
+        "random_state": ["random_state"],
+        "n_jobs": N_JOBS,
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -333,75 +334,49 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
-    def _per_layer(self, name, max_depth, check):
-        """One validated value per layer from a scalar or a list of ``max_depth`` values."""
+    def _per_layer(self, name):
+        """One value per layer from a scalar or a list of ``max_depth`` values."""
         value = getattr(self, name)
-        if _is_per_layer(value):
-            values = list(value)
-            if len(values) != max_depth:
-                raise ValueError(
-                    f"{name} has {len(values)} per-layer values but max_depth={max_depth}; "
-                    f"give a single value for every layer or a list of exactly {max_depth}."
-                )
-            return [check(v, f"{name}[{i}]") for i, v in enumerate(values)]
-        return [check(value, name)] * max_depth
+        if not _is_per_layer(value):
+            return [value] * self.max_depth
+        values = list(value)
+        if len(values) != self.max_depth:
+            raise ValueError(
+                f"{name} has {len(values)} per-layer values but max_depth={self.max_depth}; "
+                f"give a single value for every layer or a list of exactly {self.max_depth}."
+            )
+        validate_named({f"{name}[{i}]": _PER_LAYER[name] for i in range(len(values))},
+                       {f"{name}[{i}]": v for i, v in enumerate(values)}, type(self).__name__)
+        return values
 
     def _check_params(self, n_features):
-        max_depth = check_int(self.max_depth, "max_depth", min_value=1)
-        n_components = self._per_layer(
-            "n_components", max_depth,
-            lambda v, n: check_int(v, n, min_value=1, allow_none=True))
-        group_size = self._per_layer(
-            "group_size", max_depth, lambda v, n: check_int(v, n, min_value=1))
-        for depth, (nc, gs) in enumerate(zip(n_components, group_size)):
+        """What ``_parameter_constraints`` cannot say: per-layer lists, image shape.
+
+        Returns the per-layer values (``n_components``, ``group_size``, ``alpha``,
+        ``connectivity_alpha``: lists of ``max_depth``) and the image shape as
+        ``(height, width, channels)`` or None.
+        """
+        params = {name: self._per_layer(name) for name in _PER_LAYER}
+        for depth, (nc, gs) in enumerate(zip(params["n_components"], params["group_size"])):
             if nc is not None and nc % gs:
                 raise ValueError(
                     f"Layer {depth + 1}: n_components={nc} is not a multiple of "
                     f"group_size={gs}; each pooling group needs group_size units."
                 )
-        alpha = self._per_layer(
-            "alpha", max_depth, lambda v, n: check_float(v, n, min_value=0.0, allow_auto=True))
-        connectivity_alpha = self._per_layer(
-            "connectivity_alpha", max_depth,
-            lambda v, n: check_float(v, n, min_value=0.0, allow_auto=True))
-        # +-inf are meaningful here: "never add a layer" / "always stack to max_depth".
-        if (isinstance(self.depth_tol, (bool, np.bool_))
-                or not isinstance(self.depth_tol, numbers.Real) or np.isnan(self.depth_tol)):
-            raise TypeError(f"depth_tol must be a float (inf allowed), got {self.depth_tol!r}.")
-        check_option(self.depth_criterion, "depth_criterion", DEPTH_CRITERIA)
-        estimator = self.entropy_estimator
-        if not callable(estimator):
-            check_option(estimator, "entropy_estimator", ("binned", "knn"))
-        check_option(self.preprocessing, "preprocessing", PREPROCESSINGS)
-        check_float(self.zca_epsilon, "zca_epsilon", min_value=0.0)
-        check_option(self.pooling, "pooling", POOLINGS)
-        check_bool(self.positive_code, "positive_code")
-        check_int(self.max_iter, "max_iter", min_value=1)
-        check_float(self.tol, "tol", min_value=0.0)
-        check_int(self.verbose, "verbose", min_value=0)
-        check_n_jobs(self.n_jobs)
-        image_shape = None
         shape = self.image_shape
-        if isinstance(shape, str) or (_is_per_layer(shape) and not all(
-                isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
-                for s in shape)):
-            raise TypeError(
-                f"image_shape must be a tuple of ints (height, width) or (height, width, "
-                f"channels), got {shape!r}."
-            )
-        if self.image_shape is not None:
+        params["image_shape"] = None
+        if shape is not None:
+            if not all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+                       for s in np.ravel(shape)):
+                raise TypeError(
+                    f"image_shape must be a tuple of ints (height, width) or (height, width, "
+                    f"channels), got {shape!r}."
+                )
             try:
-                image_shape = _check_image_shape(self.image_shape, n_features)
+                params["image_shape"] = _check_image_shape(shape, n_features)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"Invalid image_shape: {exc}") from exc
-        return {
-            "max_depth": max_depth,
-            "n_components": n_components,
-            "group_size": group_size,
-            "alpha": alpha,
-            "connectivity_alpha": connectivity_alpha,
-            "image_shape": image_shape,
-        }
+        return params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -409,61 +384,22 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ preprocessing
-    def _fit_preprocessing(self, X):
-        """Set ``preprocess_mean_`` / ``preprocess_matrix_`` (computed in float64)."""
-        X64 = np.asarray(X, dtype=np.float64)
-        n_features = X64.shape[1]
-        if self.preprocessing is None:
-            self.preprocess_mean_ = np.zeros(n_features)
-            self.preprocess_matrix_ = None
-            return
-        mean = X64.mean(axis=0)
-        centred = X64 - mean
-        if self.preprocessing == "standardize":
-            self._set_preprocessing(mean, centred.var(axis=0))
-        else:
-            self._set_preprocessing(mean, centred.T @ centred / X64.shape[0])
+    @property
+    def preprocess_mean_(self):
+        """Mean subtracted by the preprocessing (``preprocessor_.mean_``)."""
+        return self.preprocessor_.mean_
 
-    def _set_preprocessing(self, mean, second_moment):
-        """The affine map from the mean and the centred second moment of the data.
+    @property
+    def preprocess_matrix_(self):
+        """Linear map of the preprocessing (``preprocessor_.matrix_``; None: identity)."""
+        return self.preprocessor_.matrix_
 
-        ``second_moment`` is the per-feature variance for ``"standardize"`` and the
-        covariance matrix for ``"zca"`` -- what :meth:`fit` computes from the whole data
-        and :meth:`fit_stream` accumulates over the batches of its first pass.
-        """
-        if self.preprocessing == "standardize":
-            var = second_moment
-            # Regularised: a feature that is almost constant (a border pixel that is lit
-            # in a handful of images) would otherwise be blown up into rare huge values
-            # that the sparse coding spends its units on.
-            floor = STANDARDIZE_FLOOR * float(np.median(var))
-            scale = np.sqrt(var + floor)
-            # Constant features are only centred (as StandardScaler does).
-            scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
-            matrix = np.diag(1.0 / scale)
-        else:  # "zca"
-            eigvals, eigvecs = np.linalg.eigh(second_moment)
-            eigvals = np.maximum(eigvals, 0.0)
-            eps = self.zca_epsilon * eigvals.mean()
-            if eps <= 0:
-                # Zero variance everywhere (or zca_epsilon=0 on degenerate data): there is
-                # nothing to whiten; keep the (centred) data as they are.
-                eps = 1.0 if eigvals.mean() == 0 else 0.0
-            with np.errstate(divide="ignore"):
-                inv_sqrt = np.where(eigvals + eps > 0, 1.0 / np.sqrt(eigvals + eps), 0.0)
-            matrix = (eigvecs * inv_sqrt) @ eigvecs.T
-        self.preprocess_mean_ = mean
-        self.preprocess_matrix_ = matrix
+    def _new_preprocessor(self):
+        return Preprocessor(self.preprocessing, zca_epsilon=self.zca_epsilon)
 
     def _preprocess(self, X):
-        """Apply the affine preprocessing in the dtype of ``X``."""
-        Z = X - self.preprocess_mean_.astype(X.dtype, copy=False)
-        if self.preprocess_matrix_ is None:
-            return Z
-        if self.preprocessing == "standardize":
-            # The matrix is diagonal: scale the columns instead of a p x p product.
-            return Z * np.diag(self.preprocess_matrix_).astype(X.dtype, copy=False)
-        return Z @ self.preprocess_matrix_.astype(X.dtype, copy=False)
+        """Apply the fitted affine preprocessing in the dtype of ``X`` (no checks)."""
+        return self.preprocessor_.apply(X)
 
     # ------------------------------------------------------------------ helpers
     def _entropy(self, Z):
@@ -473,20 +409,6 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         if self.verbose:
             write_line(f"[{type(self).__name__}] {message}")
 
-    def _resolve_penalties(self, Z, n_components, group_size, alpha, connectivity_alpha, rng):
-        """(alpha, connectivity_alpha) of a layer: "auto" alpha resolved from ``Z``.
-
-        An "auto" connectivity penalty is left to the layer, which applies the one rule
-        (:func:`~sklearn_structlearn._penalties.auto_connectivity_alpha`, as
-        :func:`auto_penalties` does) on a subsample and reference atoms of its own.
-        """
-        if alpha != "auto":
-            return alpha, connectivity_alpha
-        # alpha only: the layer measures its own "auto" connectivity penalty
-        auto_alpha, _, _ = _auto_code_alpha(Z, n_components, group_size, self.positive_code,
-                                            None, AUTO_SUBSAMPLE, rng, self.n_jobs)
-        return (1.0 if auto_alpha is None else auto_alpha), connectivity_alpha
-
     def _forward(self, X, n_layers, *, codes=False):
         """Outputs of layer ``n_layers`` for raw inputs (its raw codes if ``codes``)."""
         Z = self._preprocess(X)
@@ -495,7 +417,25 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         last = self.layers_[n_layers - 1]
         return last.encode(Z) if codes else last.transform(Z)
 
+    def _new_layer(self, params, depth, seed):
+        """The (unfitted) layer ``depth`` (1-based) of the stack."""
+        i = depth - 1
+        return GroupSparseCodingLayer(
+            n_components=params["n_components"][i],
+            group_size=params["group_size"][i],
+            alpha=params["alpha"][i],
+            connectivity_alpha=params["connectivity_alpha"][i],
+            pooling=self.pooling,
+            positive_code=self.positive_code,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=int(seed),
+            n_jobs=self.n_jobs,
+            verbose=max(self.verbose - 1, 0),
+        )
+
     # ------------------------------------------------------------------ fitting
+    @fit_context
     def fit(self, X, y=None):
         """Learn the preprocessing, the layers and the depth from ``X``.
 
@@ -514,6 +454,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         self._fit(X)
         return self
 
+    @fit_context
     def fit_transform(self, X, y=None):
         """Fit to ``X`` and return the outputs of the top kept layer.
 
@@ -531,10 +472,27 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, n_features_out)
             Pooled outputs of the last layer.
         """
-        Z = self._fit(X)
         # set_output wraps fit_transform too (pandas output); only the array is ours.
-        return Z
+        return self._fit(X)
 
+    def _fit(self, X):
+        """In-memory fit: the data checked, the preprocessing fitted, the layers stacked."""
+        if sp.issparse(X):
+            raise TypeError(
+                f"{type(self).__name__}.fit does not accept sparse X (got a {X.format} "
+                "matrix): the preprocessing centres the data, which makes it dense. Densify "
+                "it (X.toarray()), use fit_stream with sparse batches (densified one batch at "
+                "a time), or fit a GroupSparseCodingLayer, which accepts sparse input."
+            )
+        check_numeric_dtype(X, "X")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        params = self._check_params(X.shape[1])
+        self.n_samples_seen_ = X.shape[0]
+        self.n_batches_ = 1
+        self.preprocessor_ = self._new_preprocessor().fit(X)
+        return self._stack(X, params, _fit_in_memory)
+
+    @fit_context
     def fit_stream(self, batches, *, n_passes=3, n_held=4096):
         """Learn the preprocessing, the layers and the depth from a stream of batches.
 
@@ -612,112 +570,68 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         >>> learner.transform(X[:5]).shape == (5, learner.layers_[-1].n_groups_)
         True
         """
-        from ._streaming import Reservoir, RunningMoments, batch_source
+        validate_named({"n_passes": [int_in(1)], "n_held": [int_in(2)]},
+                       {"n_passes": n_passes, "n_held": n_held},
+                       f"{type(self).__name__}.fit_stream")
+        checked = {"params": None}
 
-        max_depth = check_int(self.max_depth, "max_depth", min_value=1)
-        n_passes = check_int(n_passes, "n_passes", min_value=1)
-        n_held = check_int(n_held, "n_held", min_value=2)
-        next_stream = batch_source(batches, 1 + max_depth * n_passes)
+        def check_batch(batch, first_pass):
+            """Checks of one batch; the first batch also sets the features and checks the
+            parameters that depend on them (bad ones fail before a whole pass)."""
+            check_numeric_dtype(batch, "batch")
+            kwargs = dict(dtype=[np.float64, np.float32], accept_sparse=("csr", "csc"),
+                          ensure_min_samples=0)
+            if first_pass:  # sets, then checks, n_features_in_ and feature_names_in_
+                first = checked["params"] is None
+                batch = validate_data(self, batch, **kwargs, reset=first)
+                if first:
+                    checked["params"] = self._check_params(batch.shape[1])
+                return batch
+            batch = check_array(batch, **kwargs)
+            if batch.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"batch has {batch.shape[1]} features, but the stream's first "
+                    f"pass had {self.n_features_in_}: the batches callable must "
+                    "return the same data at every call."
+                )
+            return batch
+
+        stream = BatchStream(batches, 1 + self.max_depth * n_passes, check_batch)
         rng = check_random_state(self.random_state)
-        reservoir = Reservoir(n_held, np.random.RandomState(rng.randint(np.iinfo(np.int32).max)))
+        held_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
 
-        def stream(first_pass=False):
-            """Validated dense batches (pandas, float32 and sparse handled here)."""
-            for batch in next_stream():
-                check_numeric_dtype(batch, "batch")
-                kwargs = dict(dtype=[np.float64, np.float32], accept_sparse=("csr", "csc"),
-                              ensure_min_samples=0)
-                if first_pass:  # sets, then checks, n_features_in_ and feature_names_in_
-                    batch = validate_data(self, batch, **kwargs,
-                                          reset=not hasattr(self, "n_features_in_"))
-                else:
-                    batch = check_array(batch, **kwargs)
-                    if batch.shape[1] != self.n_features_in_:
-                        raise ValueError(
-                            f"batch has {batch.shape[1]} features, but the stream's first "
-                            f"pass had {self.n_features_in_}: the batches callable must "
-                            "return the same data at every call."
-                        )
-                if sp.issparse(batch):
-                    batch = batch.toarray()  # one batch at a time: preprocessing centres it
-                if batch.shape[0]:
-                    yield batch
-
-        # 1. preprocessing statistics and the held sample
+        # 1. preprocessing statistics and the held sample, in one pass
         start = time.perf_counter()
-        for attr in ("n_features_in_", "feature_names_in_"):
-            self.__dict__.pop(attr, None)
-        check_option(self.preprocessing, "preprocessing", PREPROCESSINGS)
-        moments = None
-        n_batches = 0
-        for batch in stream(first_pass=True):
-            if moments is None:
-                self._check_params(batch.shape[1])  # bad parameters fail before a whole pass
-                moments = RunningMoments(batch.shape[1], full=self.preprocessing == "zca")
-            moments.update(batch)
-            reservoir.update(batch)
-            n_batches += 1
-        if moments is None or moments.n < 2:
-            raise ValueError(
-                "fit_stream needs at least 2 rows in the stream, got "
-                f"{0 if moments is None else moments.n}."
-            )
-        if self.preprocessing is None:
-            self.preprocess_mean_ = np.zeros(moments.mean.shape[0])
-            self.preprocess_matrix_ = None
-        else:
-            self._set_preprocessing(moments.mean.copy(), moments.second_moment())
-        held = reservoir.sample()
-        feature_names = getattr(self, "feature_names_in_", None)
+        moments, held, n_batches = first_pass(
+            stream, full_covariance=self.preprocessing == "zca", n_held=n_held,
+            random_state=held_rng)
+        self.preprocessor_ = self._new_preprocessor().fit_moments(
+            moments.mean.copy(), moments.second_moment())
+        self.n_samples_seen_ = int(moments.n)
+        self.n_batches_ = n_batches
         self._log(
             f"stream: {moments.n} rows x {held.shape[1]} features in {n_batches} batches, "
             f"held sample {held.shape[0]} rows [{time.perf_counter() - start:.1f}s]"
         )
 
-        # 2. each layer learned online from the stream sent through the layers below
-        def fit_layer(layer, Z_held, below):
-            layer.partial_fit(Z_held)  # initialised on a uniform sample of the stream
-            bar = Progress(n_passes * n_batches, desc=f"{type(self).__name__} layer "
-                           f"{len(below) + 1}", verbose=self.verbose, unit="batch")
-            t0 = time.perf_counter()
-            for p in range(n_passes):
-                for batch in stream():
-                    Z = self._preprocess(batch)
-                    for fitted in below:
-                        Z = fitted.transform(Z)
-                    layer.partial_fit(Z)
-                    bar.update(objective=layer.objective_history_[-1])
-                self._log(
-                    f"layer {len(below) + 1} pass {p + 1}/{n_passes}: surrogate objective "
-                    f"{layer.objective_history_[-1]:.6e} after {layer.n_iter_} batches "
-                    f"[{time.perf_counter() - t0:.1f}s]"
-                )
-            bar.close()
-
+        # 2. each layer learned online from the stream sent through the layers below;
         # 3. the depth rule and the structure on the held sample, as fit does on X
-        self._fit(held, stream_layer_fitter=fit_layer)
-        if feature_names is not None:
-            self.feature_names_in_ = feature_names
-        self.n_samples_seen_ = int(moments.n)
-        self.n_batches_ = n_batches
+        fitter = StreamLayerFitter(stream, self._preprocess, n_passes=n_passes,
+                                   n_batches=n_batches, name=type(self).__name__,
+                                   verbose=self.verbose, log=self._log)
+        self._stack(held, checked["params"], fitter)
         return self
 
-    def _fit(self, X, *, stream_layer_fitter=None):
-        if sp.issparse(X):
-            raise TypeError(
-                f"{type(self).__name__}.fit does not accept sparse X (got a {X.format} "
-                "matrix): the preprocessing centres the data, which makes it dense. Densify "
-                "it (X.toarray()), use fit_stream with sparse batches (densified one batch at "
-                "a time), or fit a GroupSparseCodingLayer, which accepts sparse input."
-            )
-        if stream_layer_fitter is None:  # attributes only a fit_stream has
-            for attr in ("n_samples_seen_", "n_batches_"):
-                self.__dict__.pop(attr, None)
-        check_numeric_dtype(X, "X")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        params = self._check_params(X.shape[1])
+    def _stack(self, X, params, fit_layer):
+        """The stacking loop and the depth rule, whatever the way a layer is fitted.
+
+        ``X`` are the (checked) raw training rows -- all of them, or the held sample of a
+        stream -- and ``fit_layer(layer, Z, below)`` fits ``layer`` whose inputs on ``X``
+        are ``Z`` (``below``: the layers kept so far). Sets every fitted attribute but the
+        preprocessing and returns the outputs of the top kept layer on ``X``.
+        """
         self.image_shape_ = params["image_shape"]
-        max_depth = params["max_depth"]
+        max_depth = self.max_depth
         rng = check_random_state(self.random_state)
         # The structure measurements get their own seed, drawn first, so that they use
         # the same images whatever max_depth is.
@@ -725,8 +639,6 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         seeds = rng.randint(np.iinfo(np.int32).max - 1, size=max_depth)
         start = time.perf_counter()
 
-        if stream_layer_fitter is None:  # fit_stream has set it from the whole stream
-            self._fit_preprocessing(X)
         Z = self._preprocess(X)
         entropies = [self._entropy(Z)]
         redundancies = [output_redundancy(Z)]
@@ -743,28 +655,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         with thread_limits(self.n_jobs):
             for depth in range(1, max_depth + 1):
                 t0 = time.perf_counter()
-                i = depth - 1
-                alpha, conn = self._resolve_penalties(
-                    Z, params["n_components"][i], params["group_size"][i], params["alpha"][i],
-                    params["connectivity_alpha"][i], np.random.RandomState(seeds[i] + 1),
-                )
-                layer = GroupSparseCodingLayer(
-                    n_components=params["n_components"][i],
-                    group_size=params["group_size"][i],
-                    alpha=alpha,
-                    connectivity_alpha=conn,
-                    pooling=self.pooling,
-                    positive_code=self.positive_code,
-                    max_iter=self.max_iter,
-                    tol=self.tol,
-                    random_state=int(seeds[i]),
-                    n_jobs=self.n_jobs,
-                    verbose=max(self.verbose - 1, 0),
-                )
-                if stream_layer_fitter is None:
-                    layer.fit(Z)
-                else:  # fit_stream: learned from the stream; Z is the held sample's input
-                    stream_layer_fitter(layer, Z, layers)
+                layer = self._new_layer(params, depth, seeds[depth - 1])
+                fit_layer(layer, Z, layers)
                 Z_next = layer.transform(Z)
                 bar.update()
                 h = self._entropy(Z_next)
@@ -806,61 +698,15 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
             self.redundancies_ = np.array(redundancies)
         self.entropy_gains_ = np.array(gains)
         self.n_iter_ = max(layer.n_iter_ for layer in layers)
-        self.structure_ = self._describe_layers(X, np.random.RandomState(structure_seed))
+        self.structure_ = describe_layers(
+            self.layers_, X, pooling=self.pooling, image_shape=self.image_shape_,
+            codes_of=lambda X_raw, depth: self._forward(X_raw, depth, codes=True),
+            random_state=np.random.RandomState(structure_seed))
         self._log(
             f"depth {self.n_layers_} ({self.stop_reason_}), total "
             f"{time.perf_counter() - start:.1f}s"
         )
         return outputs
-
-    def _describe_layers(self, X, rng):
-        """One LayerStructure per kept layer (fields traced to the pixels, invariance)."""
-        tracing_sizes = [
-            layer.group_size if self.pooling is not None else 1 for layer in self.layers_
-        ]
-        fields, _ = trace_receptive_fields(
-            [(layer.components_, gs) for layer, gs in zip(self.layers_, tracing_sizes)],
-            return_all=True,
-        )
-        sample = None
-        if self.image_shape_ is not None:
-            rows = rng.choice(X.shape[0], size=min(X.shape[0], _INVARIANCE_SUBSAMPLE),
-                              replace=False)
-            sample = X[np.sort(rows)]
-        structures = []
-        for depth, layer in enumerate(self.layers_, start=1):
-            invariance = None
-            if sample is not None and self.pooling is not None:
-                invariance = self._invariance(sample, depth)
-            structures.append(LayerStructure.from_components(
-                layer.components_,
-                layer.group_size,
-                image_shape=self.image_shape_,
-                receptive_fields=None if depth == 1 else fields[depth - 1],
-                invariance=invariance,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-            ))
-        return structures
-
-    def _invariance(self, X, depth):
-        """pooling_invariance of layer ``depth`` on raw images ``X`` (codes computed once)."""
-        cache = {}
-
-        def codes(X_in):
-            # pooling_invariance asks for the pooled outputs and the codes of the same
-            # array in turn; code it once and pool the codes.
-            key = id(X_in)
-            if key not in cache:
-                cache.clear()
-                cache[key] = (X_in, self._forward(X_in, depth, codes=True))
-            return cache[key][1]
-
-        layer = self.layers_[depth - 1]
-
-        def pooled(X_in):
-            return pool_codes(codes(X_in), layer.group_size, self.pooling)
-
-        return pooling_invariance(pooled, codes, X, self.image_shape_)
 
     # ------------------------------------------------------------------ transforming
     def transform(self, X):
@@ -914,46 +760,10 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         text : str
             Preprocessing, depth decision and one row per depth (inputs, units,
             groups, fan-in, density, entropy, gain, locality, invariance); see
-            :func:`~sklearn_structlearn.structure.describe_structure`.
+            :func:`~sklearn_structlearn.structure.stack_summary`.
         """
         check_is_fitted(self)
-        pre = self.preprocessing
-        if pre == "zca":
-            pre = f"zca (epsilon {self.zca_epsilon:g} x mean eigenvalue)"
-        lines = [
-            f"{type(self).__name__}: depth {self.n_layers_} of max_depth={self.max_depth}",
-            f"inputs: {self.n_features_in_} features"
-            + (f" (images {_shape_text(self.image_shape_)})" if self.image_shape_ else "")
-            + f", preprocessing: {pre}",
-        ]
-        if self.stop_reason_ == "entropy_gain":
-            lines.append(
-                f"stopped: layer {self.n_layers_ + 1} gained {self.entropy_gains_[-1]:+.1%} "
-                f"entropy < depth_tol={self.depth_tol:.1%}, not kept"
-            )
-        elif self.stop_reason_ == "redundancy":
-            lines.append(
-                f"stopped: layer {self.n_layers_ + 1} lowered the redundancy by "
-                f"{self.redundancies_[-2] - self.redundancies_[-1]:+.3f} < "
-                f"depth_tol={self.depth_tol:g}, not kept"
-            )
-        else:
-            lines.append("stopped: max_depth reached")
-        gains = ", ".join(
-            f"layer {d} {g:+.1%}" + ("" if d <= self.n_layers_ else " (not kept)")
-            for d, g in enumerate(self.entropy_gains_, start=1)
-        )
-        lines.append(f"relative entropy gains (layer 1 is always kept): {gains}")
-        redundancy = ", ".join(f"{r:.3f}" for r in self.redundancies_)
-        lines.append(f"redundancy of the input and of each tried layer's outputs: {redundancy}")
-        penalties = ", ".join(
-            f"layer {d}: alpha {layer.alpha_:.3g}, connectivity_alpha "
-            f"{layer.connectivity_alpha_:.3g}"
-            for d, layer in enumerate(self.layers_, start=1)
-        )
-        lines.append(f"penalties: {penalties}")
-        lines.append(describe_structure(self.structure_, self.candidate_entropies_))
-        return "\n".join(lines)
+        return stack_summary(self)
 
     def _check_layer(self, layer):
         check_is_fitted(self)
@@ -1093,126 +903,3 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         # The specs (layers, preprocess_mean_ / preprocess_matrix_) are read in one
         # place only: export.layer_specs_from_estimator.
         return estimator_to_torch(self, mode=mode, n_classes=n_classes, **kwargs)
-
-
-def auto_penalties(
-    X,
-    n_components,
-    group_size,
-    *,
-    positive=False,
-    alpha=None,
-    active_fraction=None,
-    connectivity_ratio=None,
-    n_subsample=AUTO_SUBSAMPLE,
-    random_state=None,
-    n_jobs=None,
-):
-    """Data-scaled code and connectivity penalties for a layer fitted on ``X``.
-
-    On a subsample, reference atoms are drawn from normalised random rows
-    (:func:`~sklearn_structlearn._penalties.subsample_and_reference_atoms`), then:
-
-    - ``alpha`` is the code penalty at which these atoms activate ``active_fraction`` of
-      the groups (bisection in log scale), unless it is given; the fraction is capped
-      so that no more than ``n_features / 2`` units are active on average;
-    - with the codes ``A`` at that penalty,
-      ``connectivity_alpha = connectivity_ratio * alpha * median_k mean_i |A_ik|`` --
-      the package's one connectivity rule
-      (:func:`~sklearn_structlearn._penalties.auto_connectivity_alpha`, which the
-      layers apply themselves when ``connectivity_alpha="auto"``).
-
-    Why this scale: rescaling an atom ``D_k`` by ``s <= 1`` (and its codes by ``1 / s``)
-    leaves the reconstruction unchanged, lowers the connectivity cost
-    ``connectivity_alpha * ||D_k||_1`` by ``s`` and raises the code cost, about
-    ``alpha * mean_i |A_ik|``, by ``1 / s``. A unit whose connections cost more than its
-    codes therefore shrinks, is used less, and dies. Tying the connectivity penalty to
-    the code cost of the typical unit keeps a typical unit with ``||D_k||_1`` below
-    ``1 / connectivity_ratio`` (about ``1 / connectivity_ratio**2`` inputs of equal
-    weight) out of that spiral, whatever the number of inputs and the scale of the data
-    (both penalties scale like the data's variance).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs of the layer.
-    n_components : int or None
-        Units of the layer (None: ``n_features`` rounded up to a multiple of
-        ``group_size``).
-    group_size : int
-        Units per group.
-    positive : bool, default=False
-        Non-negative codes.
-    alpha : float, default=None
-        Code penalty to use instead of resolving it.
-    active_fraction : float, default=None
-        Target fraction of active groups (None: ``AUTO_ACTIVE_FRACTION``).
-    connectivity_ratio : float, default=None
-        Ratio of the connectivity penalty to the typical code cost (None:
-        ``AUTO_CONNECTIVITY_RATIO``).
-    n_subsample : int, default=512
-        Rows used.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the subsample and the atoms.
-    n_jobs : int, default=None
-        Threads of the code solver (``None``: all cores available to Numba).
-
-    Returns
-    -------
-    alpha : float
-    connectivity_alpha : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_structlearn.deep import auto_penalties
-    >>> X = np.random.RandomState(0).standard_normal((300, 20))
-    >>> alpha, connectivity_alpha = auto_penalties(X, 16, 2, random_state=0)
-    >>> bool(alpha > 0 and connectivity_alpha > 0)
-    True
-    """
-    if connectivity_ratio is None:
-        connectivity_ratio = AUTO_CONNECTIVITY_RATIO
-    fitted_alpha, sub, D = _auto_code_alpha(X, n_components, group_size, positive,
-                                            active_fraction, n_subsample,
-                                            check_random_state(random_state), n_jobs,
-                                            search=alpha is None)
-    if alpha is None:
-        if fitted_alpha is None:
-            return 1.0, 0.0  # all-zero inputs: nothing to code, nothing to prune
-        alpha = fitted_alpha
-    codes = rough_codes(sub, D, alpha, group_size, positive, n_jobs)
-    return float(alpha), connectivity_from_codes(codes, alpha, connectivity_ratio)
-
-
-def _auto_code_alpha(X, n_components, group_size, positive, active_fraction, n_subsample,
-                     rng, n_jobs, *, search=True):
-    """The "auto" code penalty, with the subsample and reference atoms it was measured on.
-
-    Returns ``(alpha, sub, atoms)``; ``alpha`` is None for all-zero inputs or when
-    ``search`` is False (the caller gave alpha and only needs the sample).
-    """
-    from .objective import alpha_max, group_norms
-
-    if active_fraction is None:
-        active_fraction = AUTO_ACTIVE_FRACTION
-    X = np.asarray(X, dtype=np.float64)
-    n_features = X.shape[1]
-    if n_components is None:
-        n_components = -(-n_features // group_size) * group_size
-    # the same subsample and reference atoms as the connectivity rule of the layers
-    sub, D = subsample_and_reference_atoms(X, n_subsample, n_components, rng)
-    if not search:
-        return None, sub, D
-    # No more active units than half the inputs: beyond that the code problem is
-    # nearly singular (as many active atoms as dimensions), slow and not sparse.
-    active_fraction = min(active_fraction, 0.5 * n_features / n_components)
-    high = float(alpha_max(sub, D, group_size, positive))
-    if high <= 0:
-        return None, sub, D
-
-    def too_dense(penalty):
-        codes = rough_codes(sub, D, penalty, group_size, positive, n_jobs)
-        return (group_norms(codes, group_size) > 0).mean() > active_fraction
-
-    return alpha_for_active_fraction(too_dense, high, n_halvings=12), sub, D

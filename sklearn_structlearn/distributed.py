@@ -28,6 +28,8 @@ import copy
 
 import numpy as np
 
+from ._param_validation import StrOptions, int_in, validate_params
+
 __all__ = ["fit_dask", "transform_dask"]
 
 
@@ -63,6 +65,9 @@ def _partial_fit_step(estimator, block):
     return estimator.partial_fit(block)
 
 
+# not prefer_skip_nested_validation: the estimator's own fit checks its parameters
+@validate_params({"estimator": "no_validation", "X": "no_validation",
+                  "n_passes": [int_in(1)]}, prefer_skip_nested_validation=False)
 def fit_dask(estimator, X, *, n_passes=1, **fit_params):
     """Fit ``estimator`` on a dask array, one block of rows at a time, in block order.
 
@@ -111,8 +116,6 @@ def fit_dask(estimator, X, *, n_passes=1, **fit_params):
     """
     dask, da = _require_dask()
     X = _check_dask_array(X, da)
-    if not isinstance(n_passes, (int, np.integer)) or isinstance(n_passes, bool) or n_passes < 1:
-        raise ValueError(f"n_passes must be an int >= 1, got {n_passes!r}.")
     if hasattr(estimator, "fit_stream"):
         blocks = X.to_delayed().ravel()
 
@@ -145,6 +148,9 @@ def _apply(block, estimator, method):
     return getattr(estimator, method)(block)
 
 
+@validate_params({"estimator": "no_validation", "X": "no_validation",
+                  "method": [StrOptions({"transform", "encode"})]},
+                 prefer_skip_nested_validation=False)
 def transform_dask(estimator, X, *, method="transform"):
     """Lazily apply a fitted estimator's ``transform`` (or ``encode``) to a dask array.
 
@@ -170,10 +176,8 @@ def transform_dask(estimator, X, *, method="transform"):
     X = _check_dask_array(X, da)
     if method == "transform":
         n_out = len(estimator.get_feature_names_out())
-    elif method == "encode":
+    else:  # "encode"
         n_out = estimator.n_components_
-    else:
-        raise ValueError(f'method must be "transform" or "encode", got {method!r}.')
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     # one copy of the estimator in the graph, shared by every block's task
     shared = dask.delayed(estimator, pure=True)

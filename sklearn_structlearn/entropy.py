@@ -1,9 +1,12 @@
-"""Entropy of a layer's outputs, the quantity the efficient-coding depth rule maximises.
+"""Entropy and redundancy of a layer's outputs: what the efficient-coding depth rule measures.
 
 For a deterministic layer the mutual information between its input and its output is
-the entropy of the output, so :class:`~sklearn_structlearn.DeepStructureLearner`
-keeps stacking layers while :func:`output_entropy` of the newest layer's outputs
-still grows by more than a tolerance (measured with :func:`entropy_gain`).
+the entropy of the output. :class:`~sklearn_structlearn.DeepStructureLearner` records
+:func:`output_entropy` after every layer (``entropies_``) and, by default, keeps stacking
+layers while each new one lowers the redundancy of the outputs
+(:func:`output_redundancy`, ``depth_criterion="redundancy"``);
+``depth_criterion="entropy"`` keeps stacking while the entropy still grows by more than
+a tolerance (measured with :func:`entropy_gain`).
 
 Two estimators are provided:
 
@@ -31,14 +34,13 @@ raise the entropy (a deterministic layer never adds information).
 # Author: sklearn-structlearn developers
 # License: BSD-3-Clause
 
-import numbers
-
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma, entr, gammaln
 from scipy.stats import rankdata
 from sklearn.utils import check_array, check_random_state
 
+from ._param_validation import StrOptions, int_in, real_in, validate_params
 from ._validation import check_numeric_dtype
 
 __all__ = ["output_entropy", "entropy_gain", "total_correlation", "output_redundancy"]
@@ -51,6 +53,19 @@ _VALID_ESTIMATORS = ("binned", "knn")
 _KNN_JITTER = 1e-10
 
 
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "estimator": [StrOptions(set(_VALID_ESTIMATORS)), callable],
+        "n_bins": [int_in(1)],
+        "zero_tol": [real_in(0)],
+        "bias_correction": ["boolean"],
+        "k": [int_in(1)],
+        "max_samples": [int_in(2), None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def output_entropy(
     Z,
     estimator="binned",
@@ -217,29 +232,6 @@ def output_entropy(
                 "A callable estimator must return a number, got "
                 f"{type(value).__name__}."
             ) from exc
-    if not isinstance(estimator, str) or estimator not in _VALID_ESTIMATORS:
-        raise ValueError(
-            f"Unknown estimator {estimator!r}; valid options are "
-            f"{', '.join(repr(e) for e in _VALID_ESTIMATORS)} or a callable "
-            "taking Z and returning a float."
-        )
-
-    _check_int("n_bins", n_bins, minimum=1)
-    if (
-        not isinstance(zero_tol, numbers.Real)
-        or isinstance(zero_tol, bool)
-        or not np.isfinite(zero_tol)
-        or zero_tol < 0
-    ):
-        raise ValueError(
-            f"zero_tol must be a finite non-negative number, got {zero_tol!r}."
-        )
-    if not isinstance(bias_correction, (bool, np.bool_)):
-        raise ValueError(f"bias_correction must be a bool, got {bias_correction!r}.")
-    _check_int("k", k, minimum=1)
-    if max_samples is not None:
-        _check_int("max_samples", max_samples, minimum=2)
-
     if estimator == "binned":
         per_unit = _binned_unit_entropies(
             Z, n_bins=int(n_bins), zero_tol=float(zero_tol),
@@ -252,6 +244,14 @@ def output_entropy(
     )
 
 
+@validate_params(
+    {
+        "h_before": [real_in(None, None, closed="neither")],
+        "h_after": [real_in(None, None, closed="neither")],
+        "eps": [real_in(0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def entropy_gain(h_before, h_after, *, eps=1e-12):
     """Relative gain of entropy from one layer to the next.
 
@@ -290,23 +290,14 @@ def entropy_gain(h_before, h_after, *, eps=1e-12):
     >>> print(round(entropy_gain(-4.0, -3.0), 3))
     0.25
     """
-    h_before = _as_entropy(h_before, "h_before")
-    h_after = _as_entropy(h_after, "h_after")
-    if not (np.isfinite(h_before) and np.isfinite(h_after)):
-        raise ValueError(
-            f"Entropies must be finite, got h_before={h_before!r}, h_after={h_after!r}."
-        )
-    if not (isinstance(eps, numbers.Real) and eps > 0):
-        raise ValueError(f"eps must be a positive number, got {eps!r}.")
+    h_before, h_after = float(h_before), float(h_after)
     return (h_after - h_before) / max(abs(h_before), float(eps))
 
 
-def _as_entropy(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float (an entropy), got {value!r}.")
-    return float(value)
-
-
+@validate_params(
+    {"Z": ["array-like"], "shrinkage": [real_in(0, 1, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def total_correlation(Z, *, shrinkage=1e-3):
     """Gaussian estimate of the total correlation (shared information) of the outputs, in bits.
 
@@ -351,9 +342,6 @@ def total_correlation(Z, *, shrinkage=1e-3):
     0.74 0.74
     """
     Z = check_array(Z, dtype=[np.float64, np.float32], ensure_all_finite=True, input_name="Z")
-    if (isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real)
-            or not 0 <= shrinkage < 1):
-        raise ValueError(f"shrinkage must be a float in [0, 1), got {shrinkage!r}.")
     Z = np.asarray(Z, dtype=np.float64)
     n_samples = Z.shape[0]
     centred = Z - Z.mean(axis=0)
@@ -373,6 +361,8 @@ def total_correlation(Z, *, shrinkage=1e-3):
     return float(max(tc, 0.0) / np.log(2.0))
 
 
+# not prefer_skip_nested_validation: the keyword arguments are checked by output_entropy
+@validate_params({"Z": ["array-like"]}, prefer_skip_nested_validation=False)
 def output_redundancy(Z, **kwargs):
     """Fraction of the summed unit entropies that the units share (0 = independent units).
 
@@ -411,15 +401,6 @@ def output_redundancy(Z, **kwargs):
     if h <= 0:
         return 0.0
     return float(min(total_correlation(Z) / h, 1.0))
-
-
-def _check_int(name, value, *, minimum):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, (bool, np.bool_))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
 def _binned_unit_entropies(Z, *, n_bins, zero_tol, bias_correction):

@@ -1,249 +1,57 @@
 """One layer of the network: group sparse coding with a connectivity penalty.
 
-``group_sparse_encode`` is the code solver as a function; ``GroupSparseCodingLayer`` learns the
-dictionary (the units' input weights) by alternating that solver with block coordinate
-descent on the atoms. The objective they minimise is written out in ``objective.py``; the
-kernels are in ``_solvers/``. This module only validates, schedules and reports.
+``GroupSparseCodingLayer`` learns the dictionary (the units' input weights) by alternating
+the code solver (:func:`~sklearn_structlearn.group_sparse_encode`, in ``encoding.py``)
+with block coordinate descent on the atoms. The objective they minimise is written out in
+``objective.py``, the "auto" penalties in ``penalties.py``, the kernels are in
+``_solvers/``. This module only validates, schedules and reports.
 """
 
 import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._groups import POOLINGS, input_group_pointers, pool_codes
+from ._groups import group_norms, input_group_pointers, pool_codes
 from ._grouping import neighbour_groups, regroup_units
-from ._penalties import alpha_for_active_fraction, auto_connectivity_alpha, normalised_atoms
+from ._param_validation import (
+    N_JOBS,
+    StrOptions,
+    fit_context,
+    int_in,
+    real_in,
+    validate_named,
+)
 from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
-from ._solvers._encode import solve_codes
+from ._sparse import ACCEPT_SPARSE, as_rows, codes_t_times, dense_rows, total_sqnorm
 from ._threads import thread_limits
-from ._validation import (
-    check_bool,
-    check_encode_arrays,
-    check_float,
-    check_int,
-    check_numeric_dtype,
-    check_option,
+from ._validation import check_numeric_dtype
+from .encoding import group_sparse_encode, solve_codes_any, warn_all_zero, warn_unconverged
+from .objective import connectivity_penalty
+from .penalties import (
+    auto_alpha,
+    auto_connectivity_alpha,
+    default_n_components,
+    normalised_atoms,
 )
-from .exceptions import ZeroCodesWarning
-from .objective import alpha_max, connectivity_penalty, group_norms
 
-# "auto" alpha: the penalty at which the initial dictionary activates this fraction of the
-# groups on a subsample -- sparse enough to be a sparse code, dense enough to be useful.
-AUTO_ACTIVE_FRACTION = 0.1
+# ``group_sparse_encode`` lives in ``encoding.py``; imported here so that
+# ``from sklearn_structlearn.layer import group_sparse_encode`` keeps working.
+__all__ = ["GroupSparseCodingLayer", "group_sparse_encode"]
+
 # forgetting schedule of partial_fit: batch t gets weight t ** -ONLINE_FORGET_EXPONENT in the
 # running averages of the sufficient statistics (1 would be a plain average of all batches;
 # smaller values forget codes computed with older dictionaries faster).
 ONLINE_FORGET_EXPONENT = 0.8
-
-
-# scipy.sparse formats accepted as data. CSC is converted to CSR (O(nnz), never dense):
-# samples are rows, and the solvers slice rows and multiply X @ D^T row-wise.
-ACCEPT_SPARSE = ("csr", "csc")
-
-
-def _as_rows(X):
-    """CSR for sparse ``X`` (row slicing and ``X @ D^T`` stay sparse), ``X`` otherwise."""
-    return X.tocsr() if sp.issparse(X) and X.format != "csr" else X
-
-
-def _row_sqnorms(X):
-    """``||x_i||^2`` per row, in float64, without densifying a sparse ``X``."""
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
-
-
-def _total_sqnorm(X):
-    """``sum_i ||x_i||^2`` in float64 (dense: the same einsum as ever, bit for bit)."""
-    if sp.issparse(X):
-        return float(X.multiply(X).sum(dtype=np.float64))
-    return float(np.einsum("ij,ij->", X, X, dtype=np.float64))
-
-
-def _dense_rows(X, rows):
-    """Dense copy of a few rows of ``X`` (only ever a small block of a sparse ``X``)."""
-    block = X[rows]
-    return block.toarray() if sp.issparse(block) else block
-
-
-def _codes_t_times(codes64, X):
-    """``A^T X`` (the dictionary statistic) with ``X`` dense or sparse, in float64."""
-    if sp.issparse(X):
-        return np.asarray((X.T @ codes64).T)
-    return codes64.T @ X
-
-
-def _solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
-    """``solve_codes`` for dense or sparse ``X``.
-
-    The kernel reads only ``X D^T`` and ``||x_i||^2``; for a sparse ``X`` both are
-    computed from the sparse matrix (cost O(nnz * n_components)), so ``X`` is never
-    densified -- except for ``alpha == 0``, an unpenalised least-squares problem solved
-    densely.
-    """
-    if not sp.issparse(X):
-        return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol)
-    if alpha == 0:
-        return solve_codes(X.toarray(), dictionary, alpha, group_size, positive, init,
-                           max_iter, tol)
-    correlations = np.asarray(X @ dictionary.T, dtype=X.dtype)
-    return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol,
-                       correlations=correlations, sqnorms=_row_sqnorms(X))
-
-
-def _check_encode_inputs(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
-    X, dictionary, group_size, positive = check_encode_arrays(
-        X, dictionary, group_size=group_size, positive=positive, accept_sparse=ACCEPT_SPARSE)
-    X = _as_rows(X)
-    alpha = check_float(alpha, "alpha", min_value=0.0)
-    max_iter = check_int(max_iter, "max_iter", min_value=1)
-    tol = check_float(tol, "tol", min_value=0.0)
-    if init is not None:
-        check_numeric_dtype(init, "init")
-        init = check_array(init, dtype=X.dtype, input_name="init")
-        if init.shape != (X.shape[0], dictionary.shape[0]):
-            raise ValueError(
-                f"init must be of shape (n_samples, n_components) = "
-                f"{(X.shape[0], dictionary.shape[0])}, got {init.shape}."
-            )
-        if positive and np.any(init < 0):
-            init = np.maximum(init, 0)
-    return X, dictionary, alpha, group_size, positive, init, max_iter, tol
-
-
-def _warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what):
-    """ZeroCodesWarning when ``alpha`` switched off every code of data that are not zero."""
-    # all-zero codes are the exact optimum iff alpha >= alpha_max; the extra product is
-    # only paid in that (degenerate) case
-    if codes.size == 0 or alpha == 0 or np.any(codes):
-        return
-    amax = alpha_max(X, dictionary, group_size, positive)
-    if amax > 0:
-        # just below alpha_max the zero codes are within the solver's tolerance of optimal
-        where = "at or above" if alpha >= amax else "within the solver's tolerance of"
-        warnings.warn(
-            f"{what}: alpha={alpha:.6g} is {where} alpha_max={amax:.6g}, so every code is "
-            "zero and the outputs carry no information. Use a smaller alpha (or \"auto\").",
-            ZeroCodesWarning,
-            stacklevel=3,
-        )
-
-
-def _warn_unconverged(gaps, primals, tol, max_iter, what):
-    # written as "not converged" so that NaN gaps (a numerical failure) also warn
-    unconverged = ~(gaps <= tol * primals + 1e-12 * np.maximum(primals, 1e-300))
-    if np.any(unconverged):
-        worst = float(np.nanmax(np.where(np.isfinite(gaps), gaps / np.maximum(primals, 1e-300),
-                                         np.inf)))
-        warnings.warn(
-            f"{what}: {int(unconverged.sum())} of {gaps.shape[0]} codes did not reach the relative "
-            f"duality gap tol={tol:g} within max_iter={max_iter} iterations (worst gap/objective "
-            f"{worst:.2e}). Increase max_iter, or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-
-
-def group_sparse_encode(
-    X,
-    dictionary,
-    *,
-    alpha,
-    group_size=1,
-    positive=False,
-    init=None,
-    max_iter=1000,
-    tol=1e-6,
-    n_jobs=None,
-):
-    """Group sparse codes of every row of ``X`` on a fixed dictionary.
-
-    Solves, independently for every row ``x`` of ``X``::
-
-        min_a  1/2 ||x - dictionary^T a||_2^2 + alpha * sum_g ||a_g||_2
-
-    where the ``a_g`` are contiguous groups of ``group_size`` coefficients. With
-    ``group_size=1`` this is the lasso with the same ``alpha`` convention as
-    :func:`sklearn.decomposition.sparse_encode` (``algorithm="lasso_cd"``).
-
-    The solver is block coordinate descent in Gram form with an active-set phase, run in
-    parallel over rows; it stops a row when its duality gap falls below ``tol`` times its
-    objective, which bounds the relative suboptimality by ``tol``.
-
-    Parameters
-    ----------
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Data. float32 input gives float32 codes (arithmetic is float64 internally).
-        A scipy.sparse CSR/CSC matrix is not densified: only ``X @ dictionary.T``
-        (dense, n_samples x n_components, like the codes) and the row norms are
-        computed from it (``alpha=0`` is the exception: dense least squares).
-    dictionary : array-like of shape (n_components, n_features)
-        The atoms, one per row. They need not be normalised.
-    alpha : float
-        Penalty on the group norms (>= 0).
-    group_size : int, default=1
-        Number of consecutive atoms per group; must divide ``n_components``.
-    positive : bool, default=False
-        Constrain the codes to be non-negative.
-    init : array-like of shape (n_samples, n_components), default=None
-        Warm start (e.g. the codes of a previous, close problem).
-    max_iter : int, default=1000
-        Maximum number of outer iterations per row.
-    tol : float, default=1e-6
-        Relative duality-gap tolerance: a row stops when ``gap <= tol * objective``.
-    n_jobs : int, default=None
-        Threads for the solver and the BLAS products. ``None`` uses all cores available to
-        Numba (like scikit-learn's OpenMP-based estimators); ``-1`` also means all.
-
-    Returns
-    -------
-    codes : ndarray of shape (n_samples, n_components)
-        The codes, of the dtype of ``X``.
-
-    Warns
-    -----
-    ConvergenceWarning
-        When some rows did not reach ``tol`` within ``max_iter`` iterations.
-    ~sklearn_structlearn.exceptions.ZeroCodesWarning
-        When ``alpha >= alpha_max(X, dictionary)`` switches off every code of non-zero
-        data.
-
-    See Also
-    --------
-    sklearn.decomposition.sparse_encode : the lasso / OMP equivalent in scikit-learn.
-    alpha_max : the smallest ``alpha`` giving all-zero codes.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_structlearn import group_sparse_encode
-    >>> rng = np.random.default_rng(0)
-    >>> D = rng.normal(size=(8, 20))
-    >>> X = rng.normal(size=(3, 20))
-    >>> codes = group_sparse_encode(X, D, alpha=2.0, group_size=2)
-    >>> codes.shape
-    (3, 8)
-    >>> pairs = codes.reshape(3, 4, 2)
-    >>> bool(np.all((pairs == 0).all(axis=2) | (pairs != 0).all(axis=2)))
-    True
-    """
-    X, dictionary, alpha, group_size, positive, init, max_iter, tol = _check_encode_inputs(
-        X, dictionary, alpha, group_size, positive, init, max_iter, tol
-    )
-    with thread_limits(n_jobs):
-        codes, _, gaps, primals = _solve_codes_any(
-            X, dictionary, alpha, group_size, positive, init, max_iter, tol
-        )
-    _warn_unconverged(gaps, primals, tol, max_iter, "group_sparse_encode")
-    _warn_all_zero(codes, X, dictionary, alpha, group_size, positive, "group_sparse_encode")
-    return codes
+# the pooling options of the layers (and of the deep learner, which passes it on)
+POOLING = [StrOptions({"l2", "max"}), None]
+# "auto" or a float >= 0: the two penalties
+PENALTY = [real_in(0), StrOptions({"auto"})]
 
 
 class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -281,16 +89,19 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Units per pooling group; must divide ``n_components``. 1 is plain (lasso) sparse
         coding.
     alpha : float or "auto", default="auto"
-        Code penalty. ``"auto"`` picks, on a subsample, the penalty at which the initial
-        dictionary activates about 10% of the groups (stored in ``alpha_``).
+        Code penalty. ``"auto"`` picks the penalty at which atoms drawn from the data
+        activate about 25% of the groups on a subsample
+        (:func:`~sklearn_structlearn.penalties.auto_alpha`, stored in ``alpha_``). It is
+        the package's one rule for this penalty, also used by
+        :class:`~sklearn_structlearn.DeepStructureLearner`.
     connectivity_alpha : float or "auto", default="auto"
         Penalty on the units' input weights. ``0`` gives dense units (plain dictionary
         learning). ``"auto"`` scales it to the code cost of the units:
         ``0.13 * alpha_ * median_k mean_i |A_ik|``, ``A`` the codes (at ``alpha_``) of a
         subsample on atoms drawn from the data, so that connections cost a small
         fraction of what a typical unit pays for its codes -- weak connections are
-        pruned, units stay alive. It is the package's one rule for this penalty, also
-        used by :class:`~sklearn_structlearn.DeepStructureLearner` (stored in
+        pruned, units stay alive
+        (:func:`~sklearn_structlearn.penalties.auto_connectivity_alpha`, stored in
         ``connectivity_alpha_``).
     input_groups : array-like of shape (n_features,), default=None
         Group label of each input; a unit connects to a whole input group or not at all
@@ -365,6 +176,24 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     True
     """
 
+    _parameter_constraints = {
+        "n_components": [int_in(1), None],
+        "group_size": [int_in(1)],
+        "alpha": PENALTY,
+        "connectivity_alpha": PENALTY,
+        "input_groups": ["array-like", None],
+        "pooling": POOLING,
+        "positive_code": ["boolean"],
+        "max_iter": [int_in(1)],
+        "tol": [real_in(0)],
+        "transform_max_iter": [int_in(1)],
+        "transform_tol": [real_in(0)],
+        "batch_size": [int_in(1), None],
+        "random_state": ["random_state"],
+        "n_jobs": N_JOBS,
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         n_components=None,
@@ -400,29 +229,6 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ checks
-    def _check_params(self, n_features):
-        group_size = check_int(self.group_size, "group_size", min_value=1)
-        n_components = check_int(self.n_components, "n_components", min_value=1, allow_none=True)
-        if n_components is None:
-            n_components = -(-n_features // group_size) * group_size
-        if n_components % group_size:
-            raise ValueError(
-                f"n_components={n_components} must be a multiple of group_size={group_size}."
-            )
-        check_float(self.alpha, "alpha", min_value=0.0, allow_auto=True)
-        check_float(self.connectivity_alpha, "connectivity_alpha", min_value=0.0, allow_auto=True)
-        check_option(self.pooling, "pooling", POOLINGS)
-        check_bool(self.positive_code, "positive_code")
-        check_int(self.max_iter, "max_iter", min_value=1)
-        check_float(self.tol, "tol", min_value=0.0)
-        check_int(self.transform_max_iter, "transform_max_iter", min_value=1)
-        check_float(self.transform_tol, "transform_tol", min_value=0.0)
-        check_int(self.batch_size, "batch_size", min_value=1, allow_none=True)
-        check_int(self.verbose, "verbose", min_value=0)
-        order, ptr = input_group_pointers(self.input_groups, n_features)
-        return n_components, group_size, order, ptr
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -435,7 +241,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     # ------------------------------------------------------------------ helpers
     def _encode(self, X, init=None):
-        codes, _, gaps, primals = _solve_codes_any(
+        codes, _, gaps, primals = solve_codes_any(
             X,
             self._dictionary_as(X.dtype),
             self.alpha_,
@@ -445,8 +251,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             self.transform_max_iter,
             self.transform_tol,
         )
-        _warn_unconverged(gaps, primals, self.transform_tol, self.transform_max_iter,
-                          type(self).__name__)
+        warn_unconverged(gaps, primals, self.transform_tol, self.transform_max_iter,
+                         type(self).__name__)
         return codes, primals
 
     def _dictionary_as(self, dtype):
@@ -471,28 +277,19 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             rows = rng.choice(n_samples, size=n_components, replace=n_samples < n_components)
         else:
             rows = neighbour_groups(X, n_components // self.group_size, self.group_size, rng)
-        return normalised_atoms(_dense_rows(X, rows), rng)
+        return normalised_atoms(dense_rows(X, rows), rng)
 
-    def _auto_alpha(self, X, D, rng):
-        """The alpha activating AUTO_ACTIVE_FRACTION of the groups on a subsample."""
-        sub = _dense_rows(X, rng.choice(X.shape[0], size=min(X.shape[0], 256), replace=False))
-        Dd = D.astype(X.dtype)
-        high = alpha_max(sub, Dd, self.group_size, self.positive_code)
-        if high <= 0:
-            return 1.0  # all-zero data: any alpha gives zero codes
+    def _resolve_connectivity(self, X, rng):
+        """``connectivity_alpha_``, the "auto" rule (``penalties.py``) applied on first use.
 
-        def too_dense(penalty):
-            codes = solve_codes(sub, Dd, penalty, self.group_size, self.positive_code,
-                                None, 200, 1e-3)[0]
-            return (group_norms(codes, self.group_size) > 0).mean() > AUTO_ACTIVE_FRACTION
-
-        return alpha_for_active_fraction(too_dense, high)
-
-    def _auto_connectivity(self, X, rng):
-        """The package's one "auto" connectivity rule (``_penalties.py``) at ``alpha_``."""
-        return auto_connectivity_alpha(X, self.alpha_, self.n_components_, self.group_size,
-                                       positive=self.positive_code, random_state=rng,
-                                       n_jobs=self.n_jobs)
+        Resolved at the first dictionary update rather than in :meth:`_start`, on the data
+        of that update (the first batch, online), after the first codes.
+        """
+        if self.connectivity_alpha_ is None:
+            self.connectivity_alpha_ = auto_connectivity_alpha(
+                X, self.alpha_, self.n_components_, self.group_size,
+                positive=self.positive_code, random_state=rng, n_jobs=self.n_jobs)
+        return self.connectivity_alpha_
 
     def _reseed_dead(self, X, codes, D, rng, allowed, unused=None):
         """Replace unused units by the normalised residual of badly reconstructed samples.
@@ -501,8 +298,6 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         does not want (its connections cost more than it explains), and re-seeding it over
         and over would only churn.
         """
-        if not hasattr(self, "_reseeded_units"):
-            self._reseeded_units = np.zeros(D.shape[0], dtype=bool)
         if unused is None:
             unused = ~np.any(codes != 0, axis=0)
         dead = (unused | ~np.any(D != 0, axis=1)) & ~self._reseeded_units
@@ -510,11 +305,11 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if not allowed or n_dead == 0:
             return D, 0
         sub = rng.choice(X.shape[0], size=min(X.shape[0], 1024), replace=False)
-        residual = _dense_rows(X, sub) - codes[sub] @ D.astype(X.dtype)
+        residual = dense_rows(X, sub) - codes[sub] @ D.astype(X.dtype)
         err = np.einsum("ij,ij->i", residual, residual)
         picks = sub[np.argsort(err)[::-1][:n_dead]] if err.max() > 0 else sub[:n_dead]
         picks = np.resize(picks, n_dead)
-        new = np.asarray(_dense_rows(X, picks) - codes[picks] @ D.astype(X.dtype),
+        new = np.asarray(dense_rows(X, picks) - codes[picks] @ D.astype(X.dtype),
                          dtype=np.float64)
         new += 1e-3 * (np.abs(new).max() or 1.0) * rng.standard_normal(new.shape)
         new /= np.linalg.norm(new, axis=1, keepdims=True)
@@ -531,17 +326,47 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     # ------------------------------------------------------------------ fitting
     def _start(self, X, rng):
-        n_components, group_size, self._order, self._ptr = self._check_params(X.shape[1])
-        self.n_components_ = n_components
-        self.n_groups_ = n_components // group_size
-        D = self._init_dictionary(X, rng, n_components)
-        self.alpha_ = (self._auto_alpha(X, D, rng) if self.alpha == "auto"
-                       else float(self.alpha))
+        """Check what the declared constraints cannot, and set the whole fitted state.
+
+        Every attribute a fit creates is set here, at the start of :meth:`fit` and of the
+        first :meth:`partial_fit`: the learned ones, and the private state of the fit --
+        the input groups of the dictionary kernel, the units already re-seeded once and
+        the running statistics of the online updates. ``connectivity_alpha_`` is None
+        until its "auto" rule is applied (:meth:`_resolve_connectivity`).
+        """
+        n_features = X.shape[1]
+        group_size = self.group_size
+        n_components = self.n_components
+        if n_components is None:
+            n_components = default_n_components(n_features, group_size)
+        if n_components % group_size:
+            raise ValueError(
+                f"n_components={n_components} must be a multiple of group_size={group_size}."
+            )
+        self._order, self._ptr = input_group_pointers(self.input_groups, n_features)
+        self.n_components_ = int(n_components)
+        self.n_groups_ = self.n_components_ // group_size
+        D = self._init_dictionary(X, rng, self.n_components_)
+        self.alpha_ = (
+            auto_alpha(X, self.n_components_, group_size, positive=self.positive_code,
+                       random_state=rng, n_jobs=self.n_jobs)
+            if self.alpha == "auto" else float(self.alpha)
+        )
+        self.connectivity_alpha_ = (None if self.connectivity_alpha == "auto"
+                                    else float(self.connectivity_alpha))
         self.components_ = D
+        self.connectivity_ = D != 0
         self.objective_history_ = []
         self.n_reseeded_ = []
         self.n_iter_ = 0
+        self._reseeded_units = np.zeros(self.n_components_, dtype=bool)
+        # running averages of partial_fit (see its Notes): A^T A, A^T X, mean ||x||^2 and
+        # mean code penalty, over the batches seen so far
+        self._stats = {"B": np.zeros((self.n_components_, self.n_components_)),
+                       "E": np.zeros((self.n_components_, n_features)), "xsq": 0.0, "pen": 0.0}
+        self._n_batches = 0
 
+    @fit_context
     def fit(self, X, y=None):
         """Learn the dictionary (units' input weights) from ``X``.
 
@@ -558,13 +383,13 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             The fitted layer.
         """
         check_numeric_dtype(X, "X")
-        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32],
-                                   accept_sparse=ACCEPT_SPARSE))
+        X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32],
+                                  accept_sparse=ACCEPT_SPARSE))
         rng = check_random_state(self.random_state)
-        for attr in ("_stats", "_n_batches", "_reseeded_units", "_rng"):
-            self.__dict__.pop(attr, None)
         with thread_limits(self.n_jobs):
             self._start(X, rng)
+            # a later partial_fit starts its own stream from random_state, as on a new layer
+            self._rng = check_random_state(self.random_state)
             if self.batch_size is None:
                 self._fit_full_batch(X, rng)
             else:
@@ -575,8 +400,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         n = X.shape[0]
         D = self.components_
         codes = None
-        lam = None if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
-        xsq_mean = _total_sqnorm(X) / n
+        xsq_mean = total_sqnorm(X) / n
         previous = np.inf
         converged = False
         start = time.perf_counter()
@@ -588,12 +412,11 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             codes, primals = self._encode(X, init=codes)
             codes64 = codes.astype(np.float64, copy=False)
             B = codes64.T @ codes64 / n
-            E = _codes_t_times(codes64, X) / n
-            if lam is None:
-                lam = self._auto_connectivity(X, rng)
-            self.connectivity_alpha_ = lam
-            D = update_dictionary(D, B, E, lam, self._order, self._ptr)
-            penalty_mean = float(group_norms(codes, self.group_size).sum() / n)
+            E = codes_t_times(codes64, X) / n
+            D = update_dictionary(D, B, E, self._resolve_connectivity(X, rng), self._order,
+                                  self._ptr)
+            norms = group_norms(codes, self.group_size)
+            penalty_mean = float(norms.sum() / n)
             objective = self._surrogate(B, E, xsq_mean, penalty_mean, D)
             self.objective_history_.append(objective)
             self.n_iter_ = it + 1
@@ -601,7 +424,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             self._log(
                 f"iter {it + 1}/{self.max_iter} objective {objective:.6e} "
                 f"(rel. decrease {decrease:.1e}) active groups "
-                f"{(group_norms(codes, self.group_size) > 0).mean():.1%} "
+                f"{(norms > 0).mean():.1%} "
                 f"connectivity {(D != 0).mean():.1%} time {time.perf_counter() - start:.2f}s"
             )
             bar.update(objective=objective)
@@ -616,8 +439,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             perm, n_swaps = regroup_units(codes, self.group_size, rng)
             if n_swaps:
                 D, codes = D[perm], codes[:, perm]
-                if hasattr(self, "_reseeded_units"):
-                    self._reseeded_units = self._reseeded_units[perm]
+                self._reseeded_units = self._reseeded_units[perm]
                 self._log(f"moved {n_swaps} units to the group they are co-active with")
             # re-seeding only in the first half leaves the second half a monotone descent
             D, n_new = self._reseed_dead(X, codes, D, rng, allowed=it < self.max_iter // 2)
@@ -627,8 +449,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 self._log(f"re-seeded {n_new} dead units")
         bar.close()
         # the last codes were computed with self.components_ (D may have been re-seeded since)
-        _warn_all_zero(codes, X, self.components_, self.alpha_, self.group_size,
-                       self.positive_code, type(self).__name__)
+        warn_all_zero(codes, X, self.components_, self.alpha_, self.group_size,
+                      self.positive_code, type(self).__name__)
         self.components_ = D
         self._finish()
         if not converged:
@@ -662,8 +484,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             previous = objective
         bar.close()
         # every batch coded to zero (the running A^T A has a zero diagonal): warn, as fit does
-        _warn_all_zero(np.diag(self._stats["B"])[None, :], X, self.components_, self.alpha_,
-                       self.group_size, self.positive_code, type(self).__name__)
+        warn_all_zero(np.diag(self._stats["B"])[None, :], X, self.components_, self.alpha_,
+                      self.group_size, self.positive_code, type(self).__name__)
         if not converged:
             warnings.warn(
                 f"GroupSparseCodingLayer (online) did not converge in max_iter={self.max_iter} "
@@ -672,6 +494,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 stacklevel=3,
             )
 
+    @fit_context
     def partial_fit(self, X, y=None):
         r"""Update the layer with one mini-batch (online dictionary learning).
 
@@ -737,21 +560,16 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         # a layer fitted by fit() is continued from, as MiniBatchDictionaryLearning is
         first = not hasattr(self, "components_")
         check_numeric_dtype(X, "X")
-        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=first,
-                                   accept_sparse=ACCEPT_SPARSE))
-        if not hasattr(self, "_rng"):
-            self._rng = check_random_state(self.random_state)
+        X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=first,
+                                  accept_sparse=ACCEPT_SPARSE))
         with thread_limits(self.n_jobs):
             if first:
+                self._rng = check_random_state(self.random_state)
                 self._start(X, self._rng)
             self._online_step(X, self._rng)
         return self
 
     def _online_step(self, X, rng):
-        if not hasattr(self, "_stats"):
-            K, p = self.components_.shape
-            self._stats = {"B": np.zeros((K, K)), "E": np.zeros((K, p)), "xsq": 0.0, "pen": 0.0}
-            self._n_batches = 0
         m = X.shape[0]
         codes, _ = self._encode(X)
         codes64 = codes.astype(np.float64, copy=False)
@@ -759,17 +577,13 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         weight = self._n_batches ** -ONLINE_FORGET_EXPONENT
         stats = self._stats
         stats["B"] += weight * (codes64.T @ codes64 / m - stats["B"])
-        stats["E"] += weight * (_codes_t_times(codes64, X) / m - stats["E"])
-        stats["xsq"] += weight * (_total_sqnorm(X) / m - stats["xsq"])
+        stats["E"] += weight * (codes_t_times(codes64, X) / m - stats["E"])
+        stats["xsq"] += weight * (total_sqnorm(X) / m - stats["xsq"])
         stats["pen"] += weight * (float(group_norms(codes, self.group_size).sum()) / m
                                   - stats["pen"])
-        if not hasattr(self, "connectivity_alpha_"):
-            self.connectivity_alpha_ = (
-                self._auto_connectivity(X, rng)
-                if self.connectivity_alpha == "auto" else float(self.connectivity_alpha)
-            )
-        D = update_dictionary(self.components_, stats["B"], stats["E"], self.connectivity_alpha_,
-                              self._order, self._ptr, n_passes=1)
+        D = update_dictionary(self.components_, stats["B"], stats["E"],
+                              self._resolve_connectivity(X, rng), self._order, self._ptr,
+                              n_passes=1)
         # online, "unused" is judged on the accumulated statistics, not on one small batch
         D, n_new = self._reseed_dead(X, codes, D, rng, allowed=self._n_batches <= 10,
                                      unused=np.diag(stats["B"]) <= 0)
@@ -799,8 +613,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         """
         check_is_fitted(self)
         check_numeric_dtype(X, "X")
-        X = _as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
-                                   accept_sparse=ACCEPT_SPARSE))
+        X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                                  accept_sparse=ACCEPT_SPARSE))
         with thread_limits(self.n_jobs):
             return self._encode(X)[0]
 
@@ -819,7 +633,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             (``pooling="max"``) or the codes (``pooling=None``).
         """
         # checked before coding: set_params(pooling=...) after fit is allowed
-        check_option(self.pooling, "pooling", POOLINGS)
+        validate_named({"pooling": POOLING}, {"pooling": self.pooling}, type(self).__name__)
         return pool_codes(self.encode(X), self.group_size, self.pooling)
 
     def inverse_transform(self, X):

@@ -1,7 +1,8 @@
 """The objective of one layer, in one place, in plain NumPy.
 
 Everything the solvers optimise is defined here, so that tests (and curious readers) can
-check the Numba kernels against an obviously-right formula.
+check the Numba kernels against an obviously-right formula. The group norm, its
+proximal operator and the pooling are defined once, in ``_groups.py``.
 
 One layer, for inputs ``X`` (n_samples x n_features), dictionary ``D``
 (n_components x n_features, one row per unit) and codes ``A`` (n_samples x n_components),
@@ -24,19 +25,20 @@ stopping criterion.
 
 import numpy as np
 
-from ._groups import n_groups_of
+from ._groups import group_blocks as _group_blocks
+from ._groups import group_norms
+from ._param_validation import int_in, validate_params
 from ._validation import check_encode_arrays
 
-
-def _group_blocks(V, group_size):
-    n, k = V.shape
-    return V.reshape(n, n_groups_of(k, group_size), group_size)
-
-
-def group_norms(codes, group_size):
-    """Euclidean norm of every group of every row, shape (n_samples, n_groups)."""
-    blocks = _group_blocks(np.asarray(codes, dtype=np.float64), group_size)
-    return np.sqrt(np.einsum("ngk,ngk->ng", blocks, blocks))
+__all__ = [
+    "alpha_max",
+    "code_duality_gap",
+    "code_kkt_violation",
+    "code_objective",
+    "connectivity_penalty",
+    "group_norms",
+    "layer_objective",
+]
 
 
 def code_objective(X, dictionary, codes, alpha, group_size=1):
@@ -85,26 +87,34 @@ def code_kkt_violation(X, dictionary, codes, alpha, group_size=1, positive=False
     X = np.asarray(X, dtype=np.float64)
     D = np.asarray(dictionary, dtype=np.float64)
     A = np.asarray(codes, dtype=np.float64)
-    R = _group_blocks((X - A @ D) @ D.T, group_size)
+    R = (X - A @ D) @ D.T
+    norms = group_norms(A, group_size)
     Ab = _group_blocks(A, group_size)
-    norms = np.sqrt(np.einsum("ngk,ngk->ng", Ab, Ab))
     active = norms > 0
     safe = np.where(active, norms, 1.0)[..., None]
     target = alpha * Ab / safe
     if positive:
         if np.any(A < 0):
             return np.full(A.shape[0], np.inf)
-        on_support = Ab > 0
-        stationarity = np.where(on_support, np.abs(R - target), np.maximum(R, 0.0))
+        Rb = _group_blocks(R, group_size)
+        stationarity = np.where(Ab > 0, np.abs(Rb - target), np.maximum(Rb, 0.0))
         active_violation = stationarity.max(axis=2)
-        Rp = np.maximum(R, 0.0)
-        inactive_violation = np.maximum(np.sqrt(np.einsum("ngk,ngk->ng", Rp, Rp)) - alpha, 0.0)
+        R = np.maximum(R, 0.0)
     else:
-        active_violation = np.abs(R - target).max(axis=2)
-        inactive_violation = np.maximum(np.sqrt(np.einsum("ngk,ngk->ng", R, R)) - alpha, 0.0)
+        active_violation = np.abs(_group_blocks(R, group_size) - target).max(axis=2)
+    inactive_violation = np.maximum(group_norms(R, group_size) - alpha, 0.0)
     return np.where(active, active_violation, inactive_violation).max(axis=1)
 
 
+@validate_params(
+    {
+        "X": ["array-like", "sparse matrix"],
+        "dictionary": ["array-like"],
+        "group_size": [int_in(1)],
+        "positive": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def alpha_max(X, dictionary, group_size=1, positive=False):
     """Smallest ``alpha`` for which every code of every row of ``X`` is exactly zero.
 
@@ -143,9 +153,8 @@ def alpha_max(X, dictionary, group_size=1, positive=False):
     """
     if np.ndim(X) == 2 and np.shape(X)[0] == 0:
         return 0.0  # no rows: no code can be non-zero
-    X, D, group_size, positive = check_encode_arrays(
-        X, dictionary, group_size=group_size, positive=positive, dtype=np.float64,
-        accept_sparse=("csr", "csc"))
+    X, D = check_encode_arrays(X, dictionary, group_size=group_size, dtype=np.float64,
+                               accept_sparse=("csr", "csc"))
     # np.asarray: X @ D.T of a scipy.sparse X is dense already (never densifies X)
     return float(_dual_norm(np.asarray(X @ D.T), group_size, positive).max())
 
@@ -164,7 +173,7 @@ def connectivity_penalty(dictionary, input_groups=None):
 def layer_objective(
     X, dictionary, codes, alpha, connectivity_alpha=0.0, group_size=1, input_groups=None
 ):
-    """The full layer objective of DESIGN section 2 (a float)."""
+    """The full layer objective written at the top of this module (a float)."""
     return float(
         code_objective(X, dictionary, codes, alpha, group_size).mean()
         + connectivity_alpha * connectivity_penalty(dictionary, input_groups)

@@ -3,7 +3,9 @@
 Everything here is a pure function on arrays: a layer is described by its
 dictionary ``components`` (one row of input weights per unit) and its
 ``group_size`` (contiguous units pooled together).  The estimators build their
-``structure_`` attribute from these functions; nothing here imports them.
+``structure_`` attribute and their summary from these functions
+(:func:`describe_layers`, :func:`stack_summary`); nothing here imports them (fitted
+layers and learners are read through their attributes).
 
 Conventions
 -----------
@@ -25,14 +27,19 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._groups import pool_codes
+from ._param_validation import StrOptions, int_in, validate_params
+
 __all__ = [
     "LayerStructure",
+    "describe_layers",
     "describe_structure",
     "fan_in_stats",
     "locality_ratio",
     "pooling_invariance",
     "shift_images",
     "spatial_spread",
+    "stack_summary",
     "trace_receptive_fields",
     "unpermute_features",
 ]
@@ -265,6 +272,16 @@ def _random_subset_spread(fan_ins, rows, cols, n_random, rng):
     return spread.mean(axis=0)
 
 
+@validate_params(
+    {
+        "weights": ["array-like"],
+        "image_shape": ["array-like"],
+        "random_state": ["random_state"],
+        "n_random": [int_in(1)],
+        "permutation": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def locality_ratio(weights, image_shape, *, random_state=None, n_random=50, permutation=None):
     """Receptive-field locality: spread of each unit against random connectivity.
 
@@ -323,8 +340,6 @@ def locality_ratio(weights, image_shape, *, random_state=None, n_random=50, perm
     >>> bool(ratios[0] < 0.3), bool(ratios[1] > 0.5)
     (True, True)
     """
-    if not isinstance(n_random, Integral) or isinstance(n_random, bool) or n_random < 1:
-        raise ValueError(f"n_random must be a positive integer; got {n_random!r}.")
     if permutation is not None:
         weights = unpermute_features(weights, permutation)
     mass, h, w = _pixel_mass(weights, image_shape)
@@ -442,6 +457,15 @@ def trace_receptive_fields(layers, *, pooled=False, return_all=False):
 # --------------------------------------------------------------------------- #
 # pooling invariance
 # --------------------------------------------------------------------------- #
+@validate_params(
+    {
+        "X": ["array-like"],
+        "image_shape": ["array-like"],
+        "shift": "no_validation",  # a pair of ints, checked below
+        "mode": [StrOptions({"wrap", "constant"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def shift_images(X, image_shape, shift, *, mode="wrap"):
     """Translate flattened images by a whole number of pixels.
 
@@ -484,7 +508,7 @@ def shift_images(X, image_shape, shift, *, mode="wrap"):
     images = X.reshape(X.shape[0], h, w, c)
     if mode == "wrap":
         shifted = np.roll(images, (dy, dx), axis=(1, 2))
-    elif mode == "constant":
+    else:  # "constant"
         shifted = np.zeros_like(images)
         if abs(dy) < h and abs(dx) < w:
             src_r = slice(max(-dy, 0), h - max(dy, 0))
@@ -492,8 +516,6 @@ def shift_images(X, image_shape, shift, *, mode="wrap"):
             src_c = slice(max(-dx, 0), w - max(dx, 0))
             dst_c = slice(max(dx, 0), w - max(-dx, 0))
             shifted[:, dst_r, dst_c] = images[:, src_r, src_c]
-    else:
-        raise ValueError(f"mode must be 'wrap' or 'constant'; got {mode!r}.")
     return shifted.reshape(X.shape)
 
 
@@ -863,3 +885,142 @@ def describe_structure(structures, entropies=None, *, unit="bits"):
         return "  ".join(out).rstrip()
 
     return "\n".join([line(header)] + [line(r) for r in rows])
+
+
+# --------------------------------------------------------------------------- #
+# a stack of fitted layers (DeepStructureLearner's structure_ and summary)
+# --------------------------------------------------------------------------- #
+# raw training images on which the pooling invariance of every layer is measured
+INVARIANCE_SUBSAMPLE = 256
+
+
+def _layer_invariance(X, depth, codes_of, group_size, pooling, image_shape):
+    """pooling_invariance of layer ``depth`` on raw images ``X`` (codes computed once)."""
+    cache = {}
+
+    def codes(X_in):
+        # pooling_invariance asks for the pooled outputs and the codes of the same
+        # array in turn; code it once and pool the codes.
+        key = id(X_in)
+        if key not in cache:
+            cache.clear()
+            cache[key] = (X_in, codes_of(X_in, depth))
+        return cache[key][1]
+
+    def pooled(X_in):
+        return pool_codes(codes(X_in), group_size, pooling)
+
+    return pooling_invariance(pooled, codes, X, image_shape)
+
+
+def describe_layers(layers, X, *, pooling, image_shape, codes_of, random_state):
+    """One :class:`LayerStructure` per fitted layer of a stack, bottom first.
+
+    Deeper layers get their receptive fields traced to the inputs of the first layer
+    (:func:`trace_receptive_fields`); with ``image_shape`` and a pooling, every layer's
+    pooling invariance is measured on ``INVARIANCE_SUBSAMPLE`` (256) rows of ``X``.
+
+    Parameters
+    ----------
+    layers : sequence of fitted layers
+        Each with ``components_`` and ``group_size`` (e.g. ``GroupSparseCodingLayer``).
+    X : ndarray of shape (n_samples, n_features)
+        Raw training inputs of the stack.
+    pooling : {"l2", "max"} or None
+        Pooling of the layers' groups.
+    image_shape : tuple of int or None
+        ``(height, width, channels)`` of the raw inputs.
+    codes_of : callable
+        ``codes_of(X_raw, depth)``: raw codes of layer ``depth`` (1-based) for raw inputs.
+    random_state : RandomState
+        Seeds the invariance subsample and the locality baselines.
+
+    Returns
+    -------
+    structures : list of LayerStructure
+    """
+    rng = random_state
+    tracing_sizes = [layer.group_size if pooling is not None else 1 for layer in layers]
+    fields, _ = trace_receptive_fields(
+        [(layer.components_, gs) for layer, gs in zip(layers, tracing_sizes)],
+        return_all=True,
+    )
+    sample = None
+    if image_shape is not None:
+        rows = rng.choice(X.shape[0], size=min(X.shape[0], INVARIANCE_SUBSAMPLE),
+                          replace=False)
+        sample = X[np.sort(rows)]
+    structures = []
+    for depth, layer in enumerate(layers, start=1):
+        invariance = None
+        if sample is not None and pooling is not None:
+            invariance = _layer_invariance(sample, depth, codes_of, layer.group_size,
+                                           pooling, image_shape)
+        structures.append(LayerStructure.from_components(
+            layer.components_,
+            layer.group_size,
+            image_shape=image_shape,
+            receptive_fields=None if depth == 1 else fields[depth - 1],
+            invariance=invariance,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        ))
+    return structures
+
+
+def _shape_text(image_shape):
+    """``28x28`` (channels shown only when there are several)."""
+    shape = image_shape[:2] if len(image_shape) == 3 and image_shape[2] == 1 else image_shape
+    return "x".join(map(str, shape))
+
+
+def stack_summary(learner):
+    """Readable description of a fitted stack (``DeepStructureLearner.summary``).
+
+    Reads the fitted learner's parameters (``max_depth``, ``preprocessing``,
+    ``zca_epsilon``, ``depth_tol``) and attributes (``n_layers_``, ``n_features_in_``,
+    ``image_shape_``, ``stop_reason_``, ``entropy_gains_``, ``redundancies_``,
+    ``layers_``, ``structure_``, ``candidate_entropies_``).
+
+    Returns
+    -------
+    text : str
+        Preprocessing, depth decision, penalties and the table of
+        :func:`describe_structure`.
+    """
+    pre = learner.preprocessing
+    if pre == "zca":
+        pre = f"zca (epsilon {learner.zca_epsilon:g} x mean eigenvalue)"
+    lines = [
+        f"{type(learner).__name__}: depth {learner.n_layers_} of max_depth={learner.max_depth}",
+        f"inputs: {learner.n_features_in_} features"
+        + (f" (images {_shape_text(learner.image_shape_)})" if learner.image_shape_ else "")
+        + f", preprocessing: {pre}",
+    ]
+    if learner.stop_reason_ == "entropy_gain":
+        lines.append(
+            f"stopped: layer {learner.n_layers_ + 1} gained {learner.entropy_gains_[-1]:+.1%} "
+            f"entropy < depth_tol={learner.depth_tol:.1%}, not kept"
+        )
+    elif learner.stop_reason_ == "redundancy":
+        lines.append(
+            f"stopped: layer {learner.n_layers_ + 1} lowered the redundancy by "
+            f"{learner.redundancies_[-2] - learner.redundancies_[-1]:+.3f} < "
+            f"depth_tol={learner.depth_tol:g}, not kept"
+        )
+    else:
+        lines.append("stopped: max_depth reached")
+    gains = ", ".join(
+        f"layer {d} {g:+.1%}" + ("" if d <= learner.n_layers_ else " (not kept)")
+        for d, g in enumerate(learner.entropy_gains_, start=1)
+    )
+    lines.append(f"relative entropy gains (layer 1 is always kept): {gains}")
+    redundancy = ", ".join(f"{r:.3f}" for r in learner.redundancies_)
+    lines.append(f"redundancy of the input and of each tried layer's outputs: {redundancy}")
+    penalties = ", ".join(
+        f"layer {d}: alpha {layer.alpha_:.3g}, connectivity_alpha "
+        f"{layer.connectivity_alpha_:.3g}"
+        for d, layer in enumerate(learner.layers_, start=1)
+    )
+    lines.append(f"penalties: {penalties}")
+    lines.append(describe_structure(learner.structure_, learner.candidate_entropies_))
+    return "\n".join(lines)

@@ -27,9 +27,11 @@ from sklearn_structlearn import (
     output_entropy,
 )
 from sklearn_structlearn import classifier as classifier_module
+from sklearn_structlearn import encoding as encoding_module
 from sklearn_structlearn import layer as layer_module
 from sklearn_structlearn.cli import main as cli_main
 from sklearn_structlearn.export import _build as build_module
+from sklearn_structlearn.preprocessing import Preprocessor
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((30, 16))
@@ -56,6 +58,28 @@ BAD_DATA = [
 ]
 
 
+# what the declared constraints say (sklearn_structlearn._param_validation)
+INT_GE = r"an int in the range \[{}, 9223372036854775807\]"
+FLOAT_GE0 = r"a float in the range \[0\.0, inf\)"
+AUTO = r" or a str among \{'auto'\}"
+N_JOBS = (r"None, an int in the range \[1, 9223372036854775807\] or an int in the range "
+          r"\(-inf, -1\]")
+BOOL = r"an instance of 'bool' or an instance of 'numpy.bool_?'"
+ENTROPY = r"a float in the range \(-inf, inf\)"
+POOLING = r"a str among \{'l2', 'max'\} or None"
+VERBOSE = r"an int in the range \[0, inf\), " + BOOL
+LAYER = "GroupSparseCodingLayer"
+LEARNER = "DeepStructureLearner"
+PER_LAYER_PENALTY = (r"a float in the range \[0\.0, inf\), a str among \{'auto'\}, an instance "
+                     r"of 'list', an instance of 'tuple' or an instance of 'numpy.ndarray'")
+
+
+def param_error(name, caller, expected, got):
+    """The message of a parameter value its declared constraint rejects."""
+    return (rf"The '{re.escape(name)}' parameter of {caller} must be {expected}\. "
+            rf"Got {re.escape(got)} instead")
+
+
 def _forbidden(what):
     def fail(*args, **kwargs):
         raise AssertionError(f"{what} ran before the bad input was rejected")
@@ -65,10 +89,10 @@ def _forbidden(what):
 
 @pytest.fixture
 def no_heavy_work(monkeypatch):
-    monkeypatch.setattr(layer_module, "solve_codes", _forbidden("the code solver"))
+    monkeypatch.setattr(encoding_module, "solve_codes", _forbidden("the code solver"))
     monkeypatch.setattr(layer_module, "update_dictionary", _forbidden("the dictionary solver"))
-    monkeypatch.setattr(DeepStructureLearner, "_fit_preprocessing",
-                        _forbidden("the preprocessing fit"))
+    monkeypatch.setattr(Preprocessor, "fit", _forbidden("the preprocessing fit"))
+    monkeypatch.setattr(Preprocessor, "fit_moments", _forbidden("the preprocessing fit"))
     monkeypatch.setattr(classifier_module, "_train_torch_module",
                         _forbidden("the supervised training"))
     monkeypatch.setattr(build_module, "_import_torch", _forbidden("the torch builder"))
@@ -109,23 +133,36 @@ def test_encode_bad_data(no_heavy_work, bad, error, match):
         (dict(dictionary=D.astype(str)), TypeError, r"dictionary must hold numbers"),
         (dict(dictionary=D + 1j), ValueError, r"Complex data not supported: dictionary"),
         (dict(group_size=3), ValueError, r"n_components=4 .* multiple of group_size=3"),
-        (dict(group_size=0), ValueError, r"group_size must be >= 1, got 0"),
-        (dict(group_size=2.0), TypeError, r"group_size must be an int"),
-        (dict(alpha=-1.0), ValueError, r"alpha must be >= 0"),
-        (dict(alpha=np.nan), ValueError, r"alpha must be finite"),
-        (dict(alpha="auto"), TypeError, r"alpha must be a float"),
-        (dict(alpha=None), TypeError, r"alpha must be a float"),
-        (dict(max_iter=0), ValueError, r"max_iter must be >= 1"),
-        (dict(max_iter=10**20), ValueError, r"max_iter must be <= 9223372036854775807"),
-        (dict(tol=-1e-3), ValueError, r"tol must be >= 0"),
-        (dict(tol=np.nan), ValueError, r"tol must be finite"),
-        (dict(positive="yes"), TypeError, r"positive must be True or False"),
+        (dict(group_size=0), ValueError,
+         param_error("group_size", "group_sparse_encode", INT_GE.format(1), "0")),
+        (dict(group_size=2.0), TypeError,
+         param_error("group_size", "group_sparse_encode", INT_GE.format(1), "2.0")),
+        (dict(alpha=-1.0), ValueError,
+         param_error("alpha", "group_sparse_encode", FLOAT_GE0, "-1.0")),
+        (dict(alpha=np.nan), ValueError,
+         param_error("alpha", "group_sparse_encode", FLOAT_GE0, "nan")),
+        (dict(alpha="auto"), TypeError,
+         param_error("alpha", "group_sparse_encode", FLOAT_GE0, "'auto'")),
+        (dict(alpha=None), TypeError,
+         param_error("alpha", "group_sparse_encode", FLOAT_GE0, "None")),
+        (dict(max_iter=0), ValueError,
+         param_error("max_iter", "group_sparse_encode", INT_GE.format(1), "0")),
+        (dict(max_iter=10**20), ValueError,
+         param_error("max_iter", "group_sparse_encode", INT_GE.format(1), str(10**20))),
+        (dict(tol=-1e-3), ValueError,
+         param_error("tol", "group_sparse_encode", FLOAT_GE0, "-0.001")),
+        (dict(tol=np.nan), ValueError,
+         param_error("tol", "group_sparse_encode", FLOAT_GE0, "nan")),
+        (dict(positive="yes"), TypeError,
+         param_error("positive", "group_sparse_encode", BOOL, "'yes'")),
         (dict(init=np.zeros((30, 5))), ValueError, r"init must be of shape .*\(30, 4\)"),
         (dict(init=np.full((30, 4), np.nan)), ValueError, r"init contains NaN"),
         (dict(init=np.zeros((30, 4)).astype(str)), TypeError, r"init must hold numbers"),
-        (dict(n_jobs=0), ValueError, r"n_jobs == 0"),
-        (dict(n_jobs=1.5), TypeError, r"n_jobs must be None or an int"),
-        (dict(n_jobs="2"), TypeError, r"n_jobs must be None or an int"),
+        (dict(n_jobs=0), ValueError, param_error("n_jobs", "group_sparse_encode", N_JOBS, "0")),
+        (dict(n_jobs=1.5), TypeError,
+         param_error("n_jobs", "group_sparse_encode", N_JOBS, "1.5")),
+        (dict(n_jobs="2"), TypeError,
+         param_error("n_jobs", "group_sparse_encode", N_JOBS, "'2'")),
     ],
 )
 def test_encode_bad_parameters(no_heavy_work, kwargs, error, match):
@@ -147,8 +184,9 @@ def test_alpha_max_bad_data(bad, error, match):
         (dict(dictionary=D[:, :5]), ValueError, r"dictionary has 5 features"),
         (dict(dictionary=D[:0]), ValueError, r"dictionary must hold at least one atom"),
         (dict(group_size=3), ValueError, r"multiple of group_size=3"),
-        (dict(group_size=0), ValueError, r"group_size must be >= 1"),
-        (dict(positive="no"), TypeError, r"positive must be True or False"),
+        (dict(group_size=0), ValueError,
+         param_error("group_size", "alpha_max", INT_GE.format(1), "0")),
+        (dict(positive="no"), TypeError, param_error("positive", "alpha_max", BOOL, "'no'")),
     ],
 )
 def test_alpha_max_bad_parameters(kwargs, error, match):
@@ -172,15 +210,24 @@ def test_output_entropy_bad_data(bad, error, match):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(estimator="gauss"), ValueError, r"Unknown estimator 'gauss'"),
-        (dict(estimator=None), ValueError, r"Unknown estimator None"),
-        (dict(n_bins=0), ValueError, r"n_bins must be an integer >= 1"),
-        (dict(zero_tol=-1.0), ValueError, r"zero_tol must be a finite non-negative"),
-        (dict(zero_tol=np.nan), ValueError, r"zero_tol"),
-        (dict(bias_correction="yes"), ValueError, r"bias_correction must be a bool"),
-        (dict(estimator="knn", k=0), ValueError, r"k must be an integer >= 1"),
+        (dict(estimator="gauss"), ValueError,
+         param_error("estimator", "output_entropy",
+                     r"a str among \{'binned', 'knn'\} or a callable", "'gauss'")),
+        (dict(estimator=None), ValueError,
+         param_error("estimator", "output_entropy",
+                     r"a str among \{'binned', 'knn'\} or a callable", "None")),
+        (dict(n_bins=0), ValueError, param_error("n_bins", "output_entropy", INT_GE.format(1), "0")),
+        (dict(zero_tol=-1.0), ValueError,
+         param_error("zero_tol", "output_entropy", FLOAT_GE0, "-1.0")),
+        (dict(zero_tol=np.nan), ValueError,
+         param_error("zero_tol", "output_entropy", FLOAT_GE0, "nan")),
+        (dict(bias_correction="yes"), ValueError,
+         param_error("bias_correction", "output_entropy", BOOL, "'yes'")),
+        (dict(estimator="knn", k=0), ValueError,
+         param_error("k", "output_entropy", INT_GE.format(1), "0")),
         (dict(estimator="knn", k=30), ValueError, r"k=30 must be smaller than the number"),
-        (dict(estimator="knn", max_samples=1), ValueError, r"max_samples must be an integer"),
+        (dict(estimator="knn", max_samples=1), ValueError,
+         param_error("max_samples", "output_entropy", INT_GE.format(2) + " or None", "1")),
         (dict(estimator=lambda Z: "high"), TypeError, r"callable estimator must return a num"),
     ],
 )
@@ -192,13 +239,18 @@ def test_output_entropy_bad_parameters(kwargs, error, match):
 @pytest.mark.parametrize(
     "args, kwargs, error, match",
     [
-        ((np.nan, 1.0), {}, ValueError, r"Entropies must be finite"),
-        ((1.0, -np.inf), {}, ValueError, r"Entropies must be finite"),
-        (("a", 1.0), {}, TypeError, r"h_before must be a float"),
-        ((1.0, None), {}, TypeError, r"h_after must be a float"),
-        ((np.array([1.0, 2.0]), 1.0), {}, TypeError, r"h_before must be a float"),
-        ((1.0, 2.0), dict(eps=0.0), ValueError, r"eps must be a positive number"),
-        ((1.0, 2.0), dict(eps=np.nan), ValueError, r"eps must be a positive number"),
+        ((np.nan, 1.0), {}, ValueError,
+         param_error("h_before", "entropy_gain", ENTROPY, "nan")),
+        ((1.0, -np.inf), {}, ValueError,
+         param_error("h_after", "entropy_gain", ENTROPY, "-inf")),
+        (("a", 1.0), {}, TypeError, param_error("h_before", "entropy_gain", ENTROPY, "'a'")),
+        ((1.0, None), {}, TypeError, param_error("h_after", "entropy_gain", ENTROPY, "None")),
+        ((np.array([1.0, 2.0]), 1.0), {}, TypeError,
+         param_error("h_before", "entropy_gain", ENTROPY, "array([1., 2.])")),
+        ((1.0, 2.0), dict(eps=0.0), ValueError,
+         param_error("eps", "entropy_gain", r"a float in the range \(0\.0, inf\)", "0.0")),
+        ((1.0, 2.0), dict(eps=np.nan), ValueError,
+         param_error("eps", "entropy_gain", r"a float in the range \(0\.0, inf\)", "nan")),
     ],
 )
 def test_entropy_gain_bad_input(args, kwargs, error, match):
@@ -218,28 +270,39 @@ def test_layer_fit_bad_data(no_heavy_work, bad, error, match):
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        (dict(n_components=0), ValueError, r"n_components must be >= 1, got 0"),
-        (dict(n_components=-4), ValueError, r"n_components must be >= 1"),
-        (dict(n_components=4.0), TypeError, r"n_components must be an int"),
+        (dict(n_components=0), ValueError,
+         param_error("n_components", LAYER, INT_GE.format(1) + " or None", "0")),
+        (dict(n_components=-4), ValueError,
+         param_error("n_components", LAYER, INT_GE.format(1) + " or None", "-4")),
+        (dict(n_components=4.0), TypeError,
+         param_error("n_components", LAYER, INT_GE.format(1) + " or None", "4.0")),
         (dict(n_components=6, group_size=4), ValueError,
          r"n_components=6 must be a multiple of group_size=4"),
-        (dict(group_size=-1), ValueError, r"group_size must be >= 1"),
-        (dict(alpha=np.nan), ValueError, r"alpha must be finite"),
-        (dict(alpha="AUTO"), TypeError, r"alpha must be a float or \"auto\""),
-        (dict(connectivity_alpha=np.nan), ValueError, r"connectivity_alpha must be finite"),
-        (dict(connectivity_alpha=-np.inf), ValueError, r"connectivity_alpha must be finite"),
-        (dict(pooling="L2"), ValueError, r"pooling must be one of \['l2', 'max', None\]"),
+        (dict(group_size=-1), ValueError,
+         param_error("group_size", LAYER, INT_GE.format(1), "-1")),
+        (dict(alpha=np.nan), ValueError, param_error("alpha", LAYER, FLOAT_GE0 + AUTO, "nan")),
+        (dict(alpha="AUTO"), TypeError,
+         param_error("alpha", LAYER, FLOAT_GE0 + AUTO, "'AUTO'")),
+        (dict(connectivity_alpha=np.nan), ValueError,
+         param_error("connectivity_alpha", LAYER, FLOAT_GE0 + AUTO, "nan")),
+        (dict(connectivity_alpha=-np.inf), ValueError,
+         param_error("connectivity_alpha", LAYER, FLOAT_GE0 + AUTO, "-inf")),
+        (dict(pooling="L2"), ValueError, param_error("pooling", LAYER, POOLING, "'L2'")),
         (dict(input_groups=np.zeros((4, 4))), ValueError, r"input_groups must be a 1-d array "
                                                           r"of length n_features=16"),
         (dict(input_groups=[0, 1]), ValueError, r"input_groups .* got shape \(2,\)"),
-        (dict(tol=np.nan), ValueError, r"tol must be finite"),
-        (dict(transform_max_iter=0), ValueError, r"transform_max_iter must be >= 1"),
-        (dict(transform_max_iter=2**64), ValueError, r"transform_max_iter must be <= "),
-        (dict(transform_tol=-1.0), ValueError, r"transform_tol must be >= 0"),
-        (dict(batch_size=2.5), TypeError, r"batch_size must be an int"),
-        (dict(n_jobs=0), ValueError, r"n_jobs == 0"),
-        (dict(n_jobs=2.0), TypeError, r"n_jobs must be None or an int"),
-        (dict(verbose=-1), ValueError, r"verbose must be >= 0"),
+        (dict(tol=np.nan), ValueError, param_error("tol", LAYER, FLOAT_GE0, "nan")),
+        (dict(transform_max_iter=0), ValueError,
+         param_error("transform_max_iter", LAYER, INT_GE.format(1), "0")),
+        (dict(transform_max_iter=2**64), ValueError,
+         param_error("transform_max_iter", LAYER, INT_GE.format(1), str(2**64))),
+        (dict(transform_tol=-1.0), ValueError,
+         param_error("transform_tol", LAYER, FLOAT_GE0, "-1.0")),
+        (dict(batch_size=2.5), TypeError,
+         param_error("batch_size", LAYER, INT_GE.format(1) + " or None", "2.5")),
+        (dict(n_jobs=0), ValueError, param_error("n_jobs", LAYER, N_JOBS, "0")),
+        (dict(n_jobs=2.0), TypeError, param_error("n_jobs", LAYER, N_JOBS, "2.0")),
+        (dict(verbose=-1), ValueError, param_error("verbose", LAYER, VERBOSE, "-1")),
     ],
 )
 def test_layer_bad_parameters(no_heavy_work, params, error, match):
@@ -270,7 +333,7 @@ def test_layer_inverse_transform_bad_codes(fitted_layer):
 
 def test_layer_pooling_set_after_fit_is_checked_before_coding(fitted_layer, no_heavy_work):
     layer = copy.deepcopy(fitted_layer).set_params(pooling="mean")  # the shared one untouched
-    with pytest.raises(ValueError, match=r"pooling must be one of"):
+    with pytest.raises(ValueError, match=param_error("pooling", LAYER, POOLING, "'mean'")):
         layer.transform(X)
 
 
@@ -311,34 +374,46 @@ def test_learner_fit_bad_data(no_heavy_work, bad, error, match):
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        (dict(max_depth=0), ValueError, r"max_depth must be >= 1, got 0"),
-        (dict(max_depth=None), TypeError, r"max_depth must be an int"),
-        (dict(max_depth=2.0), TypeError, r"max_depth must be an int"),
+        (dict(max_depth=0), ValueError, param_error("max_depth", LEARNER, INT_GE.format(1), "0")),
+        (dict(max_depth=None), TypeError,
+         param_error("max_depth", LEARNER, INT_GE.format(1), "None")),
+        (dict(max_depth=2.0), TypeError,
+         param_error("max_depth", LEARNER, INT_GE.format(1), "2.0")),
         (dict(max_depth=2, n_components=[8, 8, 8]), ValueError,
          r"n_components has 3 per-layer values but max_depth=2"),
-        (dict(max_depth=2, n_components=[8, 0]), ValueError, r"n_components\[1\] must be >= 1"),
+        (dict(max_depth=2, n_components=[8, 0]), ValueError,
+         param_error("n_components[1]", LEARNER, INT_GE.format(1) + " or None", "0")),
         (dict(max_depth=2, group_size=[2, 3], n_components=8), ValueError,
          r"Layer 2: n_components=8 is not a multiple of group_size=3"),
-        (dict(alpha=np.nan), ValueError, r"alpha must be finite"),
-        (dict(connectivity_alpha=-1.0), ValueError, r"connectivity_alpha must be >= 0"),
-        (dict(depth_tol="a"), TypeError, r"depth_tol must be a float"),
-        (dict(entropy_estimator="gauss"), ValueError, r"entropy_estimator must be one of"),
+        (dict(alpha=np.nan), ValueError,
+         param_error("alpha", LEARNER, PER_LAYER_PENALTY, "nan")),
+        (dict(connectivity_alpha=-1.0), ValueError,
+         param_error("connectivity_alpha", LEARNER, PER_LAYER_PENALTY, "-1.0")),
+        (dict(depth_tol="a"), TypeError,
+         param_error("depth_tol", LEARNER, r"a float in the range \[-inf, inf\]", "'a'")),
+        (dict(entropy_estimator="gauss"), ValueError,
+         param_error("entropy_estimator", LEARNER,
+                     r"a str among \{'binned', 'knn'\} or a callable", "'gauss'")),
         (dict(preprocessing="ZCA"), ValueError,
-         r"preprocessing must be one of \['standardize', 'zca', None\]"),
-        (dict(zca_epsilon=np.nan), ValueError, r"zca_epsilon must be finite"),
+         param_error("preprocessing", LEARNER, r"a str among \{'standardize', 'zca'\} or None",
+                     "'ZCA'")),
+        (dict(zca_epsilon=np.nan), ValueError,
+         param_error("zca_epsilon", LEARNER, FLOAT_GE0, "nan")),
         (dict(image_shape=(3, 3)), ValueError, r"image_shape \(3, 3\) has 9 features but the "
                                                r"data have 16"),
         (dict(image_shape=(4, -4)), ValueError, r"image_shape must be .* positive sizes"),
         (dict(image_shape=(2, 2, 2, 2)), ValueError, r"image_shape must be \(height, width\)"),
-        (dict(image_shape=16), ValueError, r"image_shape must be \(height, width\)"),
-        (dict(image_shape="4x4"), TypeError, r"image_shape must be a tuple of ints"),
+        (dict(image_shape=16), ValueError,
+         param_error("image_shape", LEARNER, "an array-like or None", "16")),
+        (dict(image_shape="4x4"), TypeError,
+         param_error("image_shape", LEARNER, "an array-like or None", "'4x4'")),
         (dict(image_shape=(4, 4.0)), TypeError, r"image_shape must be a tuple of ints"),
-        (dict(pooling="avg"), ValueError, r"pooling must be one of"),
-        (dict(positive_code=1), TypeError, r"positive_code must be True or False"),
-        (dict(max_iter=0), ValueError, r"max_iter must be >= 1"),
-        (dict(tol=-1.0), ValueError, r"tol must be >= 0"),
-        (dict(n_jobs=0), ValueError, r"n_jobs == 0"),
-        (dict(verbose=-2), ValueError, r"verbose must be >= 0"),
+        (dict(pooling="avg"), ValueError, param_error("pooling", LEARNER, POOLING, "'avg'")),
+        (dict(positive_code=1), TypeError, param_error("positive_code", LEARNER, BOOL, "1")),
+        (dict(max_iter=0), ValueError, param_error("max_iter", LEARNER, INT_GE.format(1), "0")),
+        (dict(tol=-1.0), ValueError, param_error("tol", LEARNER, FLOAT_GE0, "-1.0")),
+        (dict(n_jobs=0), ValueError, param_error("n_jobs", LEARNER, N_JOBS, "0")),
+        (dict(verbose=-2), ValueError, param_error("verbose", LEARNER, VERBOSE, "-2")),
     ],
 )
 def test_learner_bad_parameters(no_heavy_work, params, error, match):
@@ -385,7 +460,8 @@ def test_classifier_fit_bad_data(no_heavy_work, bad, error, match):
         (dict(structure_params=[1]), Y, TypeError, r"structure_params must be a dict or None"),
         (dict(structure_params={"random_state": 1}), Y, ValueError, r"may not set"),
         # checked by the structure learner, which runs after torch is imported
-        pytest.param(dict(max_depth=0), Y, ValueError, r"max_depth must be >= 1",
+        pytest.param(dict(max_depth=0), Y, ValueError,
+                     param_error("max_depth", LEARNER, INT_GE.format(1), "0"),
                      marks=NEEDS_TORCH),
         pytest.param(dict(image_shape=(3, 3)), Y, ValueError,
                      r"image_shape \(3, 3\) has 9 features", marks=NEEDS_TORCH),
@@ -422,14 +498,14 @@ def test_classifier_predict_bad_data(no_heavy_work, method):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--max-depth", "0"], r"max_depth must be >= 1"),
+        (["--max-depth", "0"], param_error("max_depth", LEARNER, INT_GE.format(1), "0")),
         (["--n-components", "5", "--group-size", "2"], r"n_components=5 is not a multiple"),
-        (["--alpha", "nan"], r"alpha must be finite"),
-        (["--alpha", "-1"], r"alpha must be >= 0"),
-        (["--n-jobs", "0"], r"n_jobs == 0"),
+        (["--alpha", "nan"], param_error("alpha", LEARNER, PER_LAYER_PENALTY, "nan")),
+        (["--alpha", "-1"], param_error("alpha", LEARNER, PER_LAYER_PENALTY, "-1.0")),
+        (["--n-jobs", "0"], param_error("n_jobs", LEARNER, N_JOBS, "0")),
         (["--n-samples", "1"], r"--n-samples must be at least 2"),
         (["--image-shape", "3x3"], r"--image-shape 3x3 has 9 pixels but data.npy has 16"),
-        (["--max-iter", "0"], r"max_iter must be >= 1"),
+        (["--max-iter", "0"], param_error("max_iter", LEARNER, INT_GE.format(1), "0")),
         (["--n-components", "8,8", "--max-depth", "3"], r"n_components has 2 per-layer values"),
     ],
 )

@@ -263,15 +263,23 @@ def test_per_layer_parameters(digits):
     [
         ({"n_components": [8, 8]}, r"n_components has 2 per-layer values but max_depth=3"),
         ({"group_size": [2]}, r"group_size has 1 per-layer values"),
-        ({"alpha": [0.1, -1.0, 0.1]}, r"alpha\[1\] must be >= 0"),
-        ({"connectivity_alpha": "big"}, r"connectivity_alpha must be a float or \"auto\""),
+        ({"alpha": [0.1, -1.0, 0.1]}, r"'alpha\[1\]' parameter of DeepStructureLearner must "
+                                      r"be a float in the range \[0\.0, inf\) or a str among "
+                                      r"\{'auto'\}\. Got -1\.0"),
+        ({"connectivity_alpha": "big"}, r"'connectivity_alpha' parameter of "
+                                        r"DeepStructureLearner must be a float in the range "
+                                        r"\[0\.0, inf\), a str among \{'auto'\}.*Got 'big'"),
         ({"n_components": 10, "group_size": 4}, r"n_components=10 is not a multiple of "
                                                 r"group_size=4"),
-        ({"max_depth": 0}, r"max_depth must be >= 1"),
-        ({"preprocessing": "pca"}, r"preprocessing must be one of"),
-        ({"entropy_estimator": "gauss"}, r"entropy_estimator must be one of"),
+        ({"max_depth": 0}, r"'max_depth' parameter of DeepStructureLearner must be an int in "
+                           r"the range \[1, "),
+        ({"preprocessing": "pca"}, r"'preprocessing' parameter of DeepStructureLearner must be "
+                                   r"a str among \{'standardize', 'zca'\} or None"),
+        ({"entropy_estimator": "gauss"}, r"'entropy_estimator' parameter of DeepStructureLearner "
+                                         r"must be a str among \{'binned', 'knn'\}"),
         ({"image_shape": (5, 5)}, r"image_shape"),
-        ({"zca_epsilon": -1.0}, r"zca_epsilon must be >= 0"),
+        ({"zca_epsilon": -1.0}, r"'zca_epsilon' parameter of DeepStructureLearner must be a "
+                                r"float in the range \[0\.0, inf\)"),
     ],
 )
 def test_invalid_parameters(params, match, digits):

@@ -369,7 +369,7 @@ def test_coherent_overcomplete_dictionaries(group_size):
 
 def test_nonfinite_result_is_never_silent(monkeypatch, make_problem, rng):
     # whatever goes wrong in the kernel, NaN gaps must be reported, not pass as converged
-    from sklearn_structlearn import layer as layer_module
+    from sklearn_structlearn import encoding as encoding_module
 
     X, D = make_problem(rng, n_samples=3, n_features=6, n_components=4)
 
@@ -378,7 +378,7 @@ def test_nonfinite_result_is_never_silent(monkeypatch, make_problem, rng):
         return (np.full((n, K), np.nan), np.full(n, max_iter), np.full(n, np.nan),
                 np.full(n, np.nan))
 
-    monkeypatch.setattr(layer_module, "solve_codes", broken_solver)
+    monkeypatch.setattr(encoding_module, "solve_codes", broken_solver)
     with pytest.warns(ConvergenceWarning):
         group_sparse_encode(X, D, alpha=0.1)
 

@@ -420,10 +420,12 @@ def test_converged_fit_does_not_warn(data):
     [
         (dict(n_components=5, group_size=2), ValueError, "multiple of group_size"),
         (dict(group_size=0), ValueError, "group_size"),
-        (dict(alpha=-1.0), ValueError, "alpha must be >= 0"),
+        (dict(alpha=-1.0), ValueError, r"'alpha' parameter of GroupSparseCodingLayer must be a "
+                                       r"float in the range \[0\.0, inf\)"),
         (dict(alpha="big"), TypeError, "alpha"),
         (dict(connectivity_alpha=-0.1), ValueError, "connectivity_alpha"),
-        (dict(pooling="mean"), ValueError, "pooling must be one of"),
+        (dict(pooling="mean"), ValueError, r"'pooling' parameter of GroupSparseCodingLayer must "
+                                           r"be a str among \{'l2', 'max'\} or None"),
         (dict(input_groups=np.arange(15)), ValueError, "input_groups.*length"),
         (dict(max_iter=0), ValueError, "max_iter"),
         (dict(batch_size=0), ValueError, "batch_size"),

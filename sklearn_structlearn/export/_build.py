@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 
+from .._torch import import_torch
 from ._reference import (
     DEFAULT_N_ITER,
     DEFAULT_RESTART,
@@ -13,18 +14,10 @@ from ._reference import (
 )
 
 _MODES = ("exact", "feedforward")
-_TORCH_HINT = (
-    "Exporting to PyTorch needs torch, an optional dependency of sklearn-structlearn. "
-    "Install it with `pip install sklearn-structlearn[torch]` (or `pip install torch`)."
-)
 
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(_TORCH_HINT) from exc
-    return torch
+    return import_torch("Exporting to PyTorch")
 
 
 def _is_fitted_like(est, attribute):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._reference import fista_momentum
+from ._reference import _check_pooling, fista_momentum
 
 __all__ = [
     "MaskedLinear",
@@ -46,6 +46,12 @@ def _safe_sqrt(s):
 def _group_blocks(v, group_size):
     # Contiguous groups -> (batch, n_groups, group_size); -1 keeps the batch dim symbolic.
     return v.reshape(v.shape[0], -1, group_size)
+
+
+def _group_norms(blocks, keepdim=False):
+    """L2 norm of every group of ``blocks`` (batch, n_groups, group_size): the one torch
+    definition, shared by the prox and the pooling (NumPy's is ``_groups.group_norms``)."""
+    return _safe_sqrt((blocks * blocks).sum(dim=-1, keepdim=keepdim))
 
 
 class MaskedLinear(nn.Module):
@@ -131,7 +137,7 @@ class GroupSoftThreshold(nn.Module):
         if self.positive:  # static configuration, not data-dependent
             v = torch.relu(v)
         blocks = _group_blocks(v, self.group_size)
-        norms = _safe_sqrt((blocks * blocks).sum(dim=-1, keepdim=True))
+        norms = _group_norms(blocks, keepdim=True)
         threshold = threshold.reshape(-1, 1) if threshold.dim() else threshold
         shrunk = torch.relu(norms - threshold)
         scale = shrunk / torch.where(norms > threshold, norms, torch.ones_like(norms))
@@ -156,8 +162,7 @@ class GroupPool(nn.Module):
 
     def __init__(self, group_size=1, pooling="l2"):
         super().__init__()
-        if pooling not in ("l2", "max", None):
-            raise ValueError(f"pooling must be one of 'l2', 'max' or None, got {pooling!r}.")
+        _check_pooling(pooling)
         self.group_size = int(group_size)
         self.pooling = pooling
 
@@ -166,7 +171,7 @@ class GroupPool(nn.Module):
             return a
         blocks = _group_blocks(a, self.group_size)
         if self.pooling == "l2":
-            return _safe_sqrt((blocks * blocks).sum(dim=-1))
+            return _group_norms(blocks)
         return blocks.abs().amax(dim=-1)
 
     def extra_repr(self):

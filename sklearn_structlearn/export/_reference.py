@@ -22,6 +22,11 @@ from numbers import Integral, Real
 
 import numpy as np
 
+# The group norm, its prox and the pooling are the package's one NumPy definition
+# (``_groups.py``); imported here under the names this module always had.
+from .._groups import POOLINGS as _POOLINGS
+from .._groups import group_soft_threshold, pool_codes
+
 #: Default number of unrolled FISTA iterations per layer of the ``"exact"`` mode. With
 #: the default adaptive restart, a default-fitted ``GroupSparseCodingLayer`` on the digits
 #: gets, in float32, a relative error to ``transform`` of ~1e-4 after 100 iterations and
@@ -31,8 +36,6 @@ DEFAULT_N_ITER = 300
 
 #: Whether the ``"exact"`` mode restarts the FISTA momentum adaptively (see fista_codes).
 DEFAULT_RESTART = True
-
-_POOLINGS = ("l2", "max", None)
 
 
 def _check_pooling(pooling):
@@ -268,42 +271,10 @@ def lipschitz_step(components):
     return 1.0 / L if L > 0 else 1.0
 
 
-def group_norms(V, group_size):
-    """L2 norm of each contiguous group of ``group_size`` columns of ``V``."""
-    n, K = V.shape
-    blocks = V.reshape(n, K // group_size, group_size)
-    return np.sqrt((blocks * blocks).sum(axis=-1))
-
-
-def group_soft_threshold(V, threshold, group_size, positive=False):
-    """Proximal operator of ``threshold * sum_g ||v_g||_2`` (+ non-negativity), row-wise.
-
-    Each group is shrunk towards zero by ``threshold`` in norm:
-    ``v_g * max(0, ||v_g|| - threshold) / ||v_g||``. With ``positive=True`` the prox
-    of the norm plus the non-negativity constraint is this shrinkage applied to
-    ``max(v, 0)``.
-    """
-    if positive:
-        V = np.maximum(V, 0.0)
-    n, K = V.shape
-    n_groups = K // group_size
-    blocks = V.reshape(n, n_groups, group_size)
-    norms = np.sqrt((blocks * blocks).sum(axis=-1, keepdims=True))
-    shrunk = np.maximum(norms - threshold, 0.0)
-    # Where the norm does not exceed the threshold the group is zero: divide by 1 there.
-    scale = shrunk / np.where(norms > threshold, norms, 1.0)
-    return (blocks * scale).reshape(n, K)
-
-
 def pool(A, group_size, pooling):
     """Pool contiguous groups of codes: ``"l2"`` norm, ``"max"`` of ``|a|``, or ``None``."""
     _check_pooling(pooling)
-    if pooling is None:
-        return A
-    if pooling == "l2":
-        return group_norms(A, group_size)
-    n, K = A.shape
-    return np.abs(A).reshape(n, K // group_size, group_size).max(axis=-1)
+    return pool_codes(A, group_size, pooling)
 
 
 def fista_codes(X, components, alpha, group_size=1, positive=False, n_iter=DEFAULT_N_ITER,
