@@ -48,6 +48,9 @@ __all__ = ["GroupSparseCodingLayer", "group_sparse_encode"]
 # running averages of the sufficient statistics (1 would be a plain average of all batches;
 # smaller values forget codes computed with older dictionaries faster).
 ONLINE_FORGET_EXPONENT = 0.8
+# warnings of the fit loops point at the caller of fit: the loop, fit, fit_context's
+# wrapper, the caller
+_FIT_STACKLEVEL = 4
 # the pooling options of the layers (and of the deep learner, which passes it on)
 POOLING = [StrOptions({"l2", "max"}), None]
 # "auto" or a float >= 0: the two penalties
@@ -450,7 +453,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         bar.close()
         # the last codes were computed with self.components_ (D may have been re-seeded since)
         warn_all_zero(codes, X, self.components_, self.alpha_, self.group_size,
-                      self.positive_code, type(self).__name__)
+                      self.positive_code, type(self).__name__, stacklevel=_FIT_STACKLEVEL + 1)
         self.components_ = D
         self._finish()
         if not converged:
@@ -459,7 +462,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 f"(last relative decrease {decrease:.2e} > tol={self.tol:g}). Increase max_iter "
                 "or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=_FIT_STACKLEVEL,
             )
 
     def _fit_online(self, X, rng):
@@ -485,13 +488,14 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         bar.close()
         # every batch coded to zero (the running A^T A has a zero diagonal): warn, as fit does
         warn_all_zero(np.diag(self._stats["B"])[None, :], X, self.components_, self.alpha_,
-                      self.group_size, self.positive_code, type(self).__name__)
+                      self.group_size, self.positive_code, type(self).__name__,
+                      stacklevel=_FIT_STACKLEVEL + 1)
         if not converged:
             warnings.warn(
                 f"GroupSparseCodingLayer (online) did not converge in max_iter={self.max_iter} "
                 f"epochs (last relative change {decrease:.2e} > tol={self.tol:g}).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=_FIT_STACKLEVEL,
             )
 
     @fit_context

@@ -316,6 +316,7 @@ def auto_connectivity_alpha(X, alpha, n_components, group_size, *, positive=Fals
     Returns
     -------
     connectivity_alpha : float
+        The penalty (0 for all-zero inputs).
 
     Examples
     --------
@@ -398,8 +399,9 @@ def auto_penalties(
     Returns
     -------
     alpha : float
+        The code penalty (1.0 for all-zero inputs: nothing to code).
     connectivity_alpha : float
-        ``(1.0, 0.0)`` for all-zero inputs: nothing to code, nothing to prune.
+        The connectivity penalty (0.0 for all-zero inputs: nothing to prune).
 
     Examples
     --------

@@ -938,6 +938,22 @@ def describe_layers(layers, X, *, pooling, image_shape, codes_of, random_state):
     Returns
     -------
     structures : list of LayerStructure
+        One record per layer, bottom first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from sklearn_structlearn.structure import describe_layers
+    >>> layers = [SimpleNamespace(components_=np.eye(4, 6), group_size=2),
+    ...           SimpleNamespace(components_=np.ones((2, 2)), group_size=1)]
+    >>> structures = describe_layers(layers, np.zeros((5, 6)), pooling="l2",
+    ...                              image_shape=None, codes_of=None,
+    ...                              random_state=np.random.RandomState(0))
+    >>> [(s.n_inputs, s.n_units, s.n_groups) for s in structures]
+    [(6, 4, 2), (2, 2, 2)]
+    >>> structures[1].receptive_fields.shape  # layer 2 traced to the 6 inputs
+    (2, 6)
     """
     rng = random_state
     tracing_sizes = [layer.group_size if pooling is not None else 1 for layer in layers]
@@ -976,16 +992,30 @@ def _shape_text(image_shape):
 def stack_summary(learner):
     """Readable description of a fitted stack (``DeepStructureLearner.summary``).
 
-    Reads the fitted learner's parameters (``max_depth``, ``preprocessing``,
-    ``zca_epsilon``, ``depth_tol``) and attributes (``n_layers_``, ``n_features_in_``,
-    ``image_shape_``, ``stop_reason_``, ``entropy_gains_``, ``redundancies_``,
-    ``layers_``, ``structure_``, ``candidate_entropies_``).
+    Parameters
+    ----------
+    learner : fitted DeepStructureLearner or alike
+        Read through its parameters (``max_depth``, ``preprocessing``,
+        ``zca_epsilon``, ``depth_tol``) and fitted attributes (``n_layers_``,
+        ``n_features_in_``, ``image_shape_``, ``stop_reason_``, ``entropy_gains_``,
+        ``redundancies_``, ``layers_``, ``structure_``, ``candidate_entropies_``).
 
     Returns
     -------
     text : str
         Preprocessing, depth decision, penalties and the table of
         :func:`describe_structure`.
+
+    Examples
+    --------
+    >>> from sklearn_structlearn import DeepStructureLearner
+    >>> from sklearn_structlearn.datasets import load_digits_images
+    >>> from sklearn_structlearn.structure import stack_summary
+    >>> X, _ = load_digits_images()
+    >>> learner = DeepStructureLearner(max_depth=1, n_components=16, max_iter=3,
+    ...                                random_state=0).fit(X[:200])
+    >>> print(stack_summary(learner).splitlines()[0])
+    DeepStructureLearner: depth 1 of max_depth=1
     """
     pre = learner.preprocessing
     if pre == "zca":

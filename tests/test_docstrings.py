@@ -19,6 +19,9 @@ from sklearn_structlearn.datasets import fashion_mnist_available
 PUBLIC_MODULES = {
     "sklearn_structlearn.layer": None,
     "sklearn_structlearn.deep": None,
+    "sklearn_structlearn.encoding": None,
+    "sklearn_structlearn.penalties": None,
+    "sklearn_structlearn.preprocessing": None,
     "sklearn_structlearn.entropy": None,
     "sklearn_structlearn.objective": None,
     "sklearn_structlearn.datasets": None,
@@ -108,7 +111,15 @@ def test_docstring_examples_run(test, tmp_path, monkeypatch):
 def _public_objects():
     """pytest params (qualified name, is_method) of the public API to validate."""
     import sklearn_structlearn
-    from sklearn_structlearn import datasets, entropy, plotting, structure
+    from sklearn_structlearn import (
+        datasets,
+        encoding,
+        entropy,
+        penalties,
+        plotting,
+        preprocessing,
+        structure,
+    )
 
     names = []
     for name in sklearn_structlearn.__all__:
@@ -119,7 +130,7 @@ def _public_objects():
         if inspect.isclass(obj):
             names += [f"sklearn_structlearn.{name}.{attr}" for attr, value in vars(obj).items()
                       if not attr.startswith("_") and callable(value)]
-    for module in (datasets, structure, plotting, entropy):
+    for module in (datasets, structure, plotting, entropy, encoding, penalties, preprocessing):
         names += [f"{module.__name__}.{name}" for name in module.__all__
                   if callable(getattr(module, name))]
     methods = {n for n in names if n.split(".")[-2][:1].isupper()}
