@@ -1,12 +1,18 @@
 """Sphinx configuration of the sklearn-structlearn documentation.
 
-Build (from the repository root, no warning allowed)::
+Build (from the repository root, no warning and no broken reference allowed)::
 
-    python -m sphinx -W --keep-going -b html doc doc/_build/html
+    python -m sphinx -n -W --keep-going -b html doc doc/_build/html
 
 The example gallery runs every ``examples/plot_*.py`` in its small mode
 (``STRUCTLEARN_EXAMPLE_SMALL=1``, tiny subsets) so that the build takes a few
-minutes; the full-size numbers are on the results page.
+minutes; the full-size numbers are on the results page. ``-D plot_gallery=0`` builds
+the gallery pages without running the examples (``tests/test_docs.py`` does, since
+``tests/test_examples.py`` runs them).
+
+Links to numpy, scipy, scikit-learn, torch and matplotlib go through intersphinx with
+inventories read from ``_inventories/`` (generated from the installed packages by
+``_inventories/make_inventories.py``): the build needs no internet.
 """
 
 import os
@@ -34,6 +40,7 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
@@ -54,6 +61,20 @@ autodoc_default_options = {"members": True, "inherited-members": False}
 numpydoc_show_class_members = False  # autosummary already lists the methods
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+
+# Cross-project links, offline: each project's documentation URL with a local inventory.
+_INVENTORIES = DOC_DIR / "_inventories"
+intersphinx_mapping = {
+    name: (url, str(_INVENTORIES / f"{name}.inv"))
+    for name, url in {
+        "numpy": "https://numpy.org/doc/stable/",
+        "scipy": "https://docs.scipy.org/doc/scipy/",
+        "sklearn": "https://scikit-learn.org/stable/",
+        "torch": "https://docs.pytorch.org/docs/stable/",
+        "matplotlib": "https://matplotlib.org/stable/",
+    }.items()
+}
+intersphinx_timeout = 1
 
 # The benchmark results page includes benchmarks/RESULTS.md (markdown tables).
 myst_enable_extensions = ["dollarmath"]

@@ -5,11 +5,13 @@ preprocesses the data with a fixed affine map (:mod:`~sklearn_structlearn.prepro
 then stacks :class:`~sklearn_structlearn.GroupSparseCodingLayer` layers, each fitted on
 the pooled outputs of the one below, and decides the depth with the efficient-coding
 rule: a new layer is kept only while it lowers the redundancy of the representation by
-at least ``depth_tol``. How one layer is fitted -- in memory (:meth:`~DeepStructureLearner.fit`)
-or from a stream (:meth:`~DeepStructureLearner.fit_stream`, driven by ``_streaming``) --
-is separate from the stacking loop. Everything it learns is recorded in ``structure_``
-(:func:`~sklearn_structlearn.structure.describe_layers`) and can be printed
-(:meth:`~DeepStructureLearner.summary`) or drawn (``plot_*`` methods).
+at least ``depth_tol``. How one layer is fitted -- in memory
+(:meth:`~sklearn_structlearn.DeepStructureLearner.fit`) or from a stream
+(:meth:`~sklearn_structlearn.DeepStructureLearner.fit_stream`, driven by
+``_streaming``) -- is separate from the stacking loop. Everything it learns is recorded
+in ``structure_`` (:func:`~sklearn_structlearn.structure.describe_layers`) and can be
+printed (:meth:`~sklearn_structlearn.DeepStructureLearner.summary`) or drawn
+(``plot_*`` methods).
 """
 
 import numbers
@@ -124,7 +126,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         (``entropy_estimator``) must grow by ``depth_tol`` relative.
     entropy_estimator : {"binned", "knn"} or callable, default="binned"
         Entropy estimator of the outputs (``entropies_`` and the ``"entropy"``
-        criterion), see :func:`~sklearn_structlearn.entropy.output_entropy`.
+        criterion), see :func:`~sklearn_structlearn.output_entropy`.
     preprocessing : {"standardize", "zca"} or None, default="zca"
         Fixed affine map applied first (``preprocess_mean_``, ``preprocess_matrix_``):
         ``"zca"`` centres and ZCA-whitens with the regularised covariance (see
@@ -181,7 +183,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         one last, as in ``candidate_entropies_``).
     entropy_gains_ : ndarray of shape ``(len(candidate_entropies_) - 1,)``
         Relative gain of every tried layer over the layer below
-        (:func:`~sklearn_structlearn.entropy.entropy_gain`); the first entry, the
+        (:func:`~sklearn_structlearn.entropy_gain`); the first entry, the
         gain of layer 1 over the preprocessed input, is informative only (the first
         layer is always kept).
     n_iter_ : int
@@ -221,7 +223,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     See Also
     --------
     GroupSparseCodingLayer : one layer.
-    sklearn_structlearn.entropy.output_entropy : the entropy estimators.
+    sklearn_structlearn.output_entropy : the entropy estimators.
     sklearn_structlearn.structure.describe_structure : the summary table.
 
     Notes
@@ -235,7 +237,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     independent outputs. The rule therefore measures, for every representation, its
     redundancy ``R = TC / H``: ``H`` is the sum over outputs of their binned entropies
     (a zero bin plus 10 equal-frequency bins, see
-    :func:`~sklearn_structlearn.entropy.output_entropy`), ``TC`` the Gaussian total
+    :func:`~sklearn_structlearn.output_entropy`), ``TC`` the Gaussian total
     correlation ``-1/2 log2 det C`` of the outputs' correlation matrix, bias-corrected
     (:func:`~sklearn_structlearn.entropy.total_correlation`); ``R`` is the fraction of
     the summed bits that the outputs say twice. Layer ``l >= 2`` is kept when

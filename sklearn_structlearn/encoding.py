@@ -1,10 +1,10 @@
 """The coding problem as a function: group sparse codes on a fixed dictionary.
 
-:func:`group_sparse_encode` is to this package what
+:func:`~sklearn_structlearn.group_sparse_encode` is to this package what
 :func:`sklearn.decomposition.sparse_encode` is to scikit-learn: the code solver, checked
 and with its warnings, for any dictionary. The estimators above
 (:class:`~sklearn_structlearn.GroupSparseCodingLayer`, the "auto" penalty rules) call
-:func:`solve_codes_any` and the two warning helpers directly on inputs they have already
+``solve_codes_any`` and the two warning helpers directly on inputs they have already
 checked. The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel
 is ``_solvers._encode``.
 """

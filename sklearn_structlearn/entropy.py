@@ -2,11 +2,11 @@
 
 For a deterministic layer the mutual information between its input and its output is
 the entropy of the output. :class:`~sklearn_structlearn.DeepStructureLearner` records
-:func:`output_entropy` after every layer (``entropies_``) and, by default, keeps stacking
+:func:`~sklearn_structlearn.output_entropy` after every layer (``entropies_``) and, by default, keeps stacking
 layers while each new one lowers the redundancy of the outputs
 (:func:`output_redundancy`, ``depth_criterion="redundancy"``);
 ``depth_criterion="entropy"`` keeps stacking while the entropy still grows by more than
-a tolerance (measured with :func:`entropy_gain`).
+a tolerance (measured with :func:`~sklearn_structlearn.entropy_gain`).
 
 Two estimators are provided:
 
@@ -368,7 +368,7 @@ def output_redundancy(Z, **kwargs):
 
     ``min(total_correlation(Z) / output_entropy(Z, "binned"), 1)``: the total
     correlation (:func:`total_correlation`) over the sum of the units' binned entropies
-    (:func:`output_entropy`), i.e. how much of what the units expose is said twice.
+    (:func:`~sklearn_structlearn.output_entropy`), i.e. how much of what the units expose is said twice.
     Scale free and comparable between layers of different widths; 0 when the outputs
     carry no entropy.  This is the quantity the depth rule of
     :class:`~sklearn_structlearn.DeepStructureLearner` asks a new layer to lower.
@@ -378,7 +378,7 @@ def output_redundancy(Z, **kwargs):
     Z : array-like of shape (n_samples, n_units)
         Outputs of a layer; must be finite.
     **kwargs
-        Passed to :func:`output_entropy` (``n_bins``, ``zero_tol``, ``bias_correction``).
+        Passed to :func:`~sklearn_structlearn.output_entropy` (``n_bins``, ``zero_tol``, ``bias_correction``).
 
     Returns
     -------

@@ -103,6 +103,7 @@ class MaskedLinear(nn.Module):
         return torch.where(self.mask, self.weight, 0.0)
 
     def forward(self, x):
+        """``x @ (weight * mask)^T + bias``."""
         return F.linear(x, self.masked_weight(), self.bias)
 
     def extra_repr(self):
@@ -134,6 +135,7 @@ class GroupSoftThreshold(nn.Module):
         self.positive = bool(positive)
 
     def forward(self, v, threshold):
+        """The prox of ``threshold * sum_g ||v_g||_2`` (+ ``v >= 0``) applied to ``v``."""
         if self.positive:  # static configuration, not data-dependent
             v = torch.relu(v)
         blocks = _group_blocks(v, self.group_size)
@@ -167,6 +169,7 @@ class GroupPool(nn.Module):
         self.pooling = pooling
 
     def forward(self, a):
+        """The pooled groups of the codes ``a`` (``a`` itself when ``pooling`` is None)."""
         if self.pooling is None:
             return a
         blocks = _group_blocks(a, self.group_size)
@@ -279,6 +282,7 @@ class UnrolledProxLayer(_StructuredLayer):
         return a
 
     def forward(self, x):
+        """The pooled outputs: FISTA codes of ``x``, then the group pooling."""
         return self.pool(self.codes(x))
 
     @torch.no_grad()
@@ -344,6 +348,7 @@ class FeedforwardLayer(_StructuredLayer):
         return self.prox(self.linear(x), self.threshold)
 
     def forward(self, x):
+        """The pooled outputs: thresholded masked linear map of ``x``, then the pooling."""
         return self.pool(self.codes(x))
 
     def extra_repr(self):
@@ -367,6 +372,7 @@ class AffinePreprocessing(nn.Module):
         self.register_buffer("bias", bias if bias is not None else ref.new_zeros(n_out))
 
     def forward(self, x):
+        """``(x - mean) @ W + bias``."""
         return (x - self.mean) @ self.W + self.bias
 
     def extra_repr(self):
@@ -406,6 +412,7 @@ class StructuredNet(nn.Module):
         return x
 
     def forward(self, x):
+        """The network's output: logits with a head, otherwise the top layer's outputs."""
         return self.head(self.features(x))
 
     def extra_repr(self):
