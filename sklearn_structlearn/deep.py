@@ -369,7 +369,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         params["image_shape"] = None
         if shape is not None:
             if not all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
-                       for s in np.ravel(shape)):
+                       for s in shape):
                 raise TypeError(
                     f"image_shape must be a tuple of ints (height, width) or (height, width, "
                     f"channels), got {shape!r}."
