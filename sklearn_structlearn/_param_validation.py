@@ -34,6 +34,8 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils._param_validation import StrOptions as _StrOptions
 
+from ._transaction import transactional
+
 __all__ = [
     "HasMethods",
     "INT64_MAX",
@@ -90,10 +92,18 @@ class StrOptions(_StrOptions):
 #: number of cores (-1: all). 0 has no meaning.
 N_JOBS = [None, int_in(1), _IntInterval(Integral, None, -1, closed="right")]
 
-#: The decorator of ``fit`` / ``partial_fit`` / ``fit_transform``: validates the
-#: estimator's ``_parameter_constraints`` first (once for ``partial_fit``), then runs the
-#: method with nested validation skipped (the estimator passes checked values on).
-fit_context = _fit_context(prefer_skip_nested_validation=True)
+_validated_fit = _fit_context(prefer_skip_nested_validation=True)
+
+
+def fit_context(fit_method):
+    """The decorator of ``fit`` / ``partial_fit`` / ``fit_transform`` / ``fit_stream``.
+
+    Validates the estimator's ``_parameter_constraints`` first (once for
+    ``partial_fit``), then runs the method with nested validation skipped (the estimator
+    passes checked values on), as a transaction (:mod:`._transaction`): if it raises or is
+    interrupted, the estimator is left exactly as it was before the call.
+    """
+    return _validated_fit(transactional(fit_method))
 
 
 def validate_named(constraints, values, caller):

@@ -14,9 +14,41 @@ from threadpoolctl import threadpool_limits
 
 from ._param_validation import N_JOBS, validate_named
 
-# Numba's default "workqueue" threading layer is not re-entrant: two Python threads
-# launching parallel kernels at once abort the process. Serialising the launches keeps
-# concurrent ``transform`` calls correct (each kernel already uses every thread).
+
+def _choose_fork_safe_layer():
+    """Ask Numba for a fork-safe threading layer, unless the user chose one.
+
+    Left to itself, Numba picks the first layer it can load among ``tbb``, ``omp`` and
+    ``workqueue``; on Linux without TBB that is ``omp`` on GNU OpenMP (libgomp), which is
+    not fork-safe: after one parallel launch, the children of a fork-based
+    ``multiprocessing.Pool`` that call a kernel abort ("fork() called from a process
+    already using GNU OpenMP") and the pool waits for them forever. Numba's
+    ``"forksafe"`` choice picks ``tbb`` when installed (thread- and fork-safe), else
+    ``omp`` where OpenMP is fork-safe (not Linux), else ``workqueue`` (fork-safe; not
+    thread-safe, which the lock below makes up for). Our kernels run as fast on
+    ``workqueue`` as on ``omp``: they schedule their own chunks (``_solvers``).
+
+    Numba reads the setting at its first parallel launch in the process, so this is done
+    at import, and only when neither ``NUMBA_THREADING_LAYER`` /
+    ``NUMBA_THREADING_LAYER_PRIORITY`` nor ``numba.config.THREADING_LAYER`` was set by
+    the user, and no parallel kernel has run yet (the layer cannot change afterwards).
+    """
+    if any(name in os.environ for name in
+           ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")):
+        return
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized or numba.config.THREADING_LAYER != "default":
+        return
+    numba.config.THREADING_LAYER = "forksafe"
+
+
+_choose_fork_safe_layer()
+
+# Numba's "workqueue" threading layer (the fork-safe layer without TBB) is not
+# re-entrant: two Python threads launching parallel kernels at once abort the process.
+# Serialising the launches keeps concurrent ``transform`` calls correct (each kernel
+# already uses every thread).
 _PARALLEL_LAUNCH = threading.Lock()
 
 
@@ -62,6 +94,24 @@ def effective_n_jobs(n_jobs):
 # restores the original.
 _BLAS_LOCK = threading.Lock()
 _blas = {"users": 0, "limiter": None}
+
+
+def _reset_after_fork():
+    """In a forked child only the forking thread survives, and it is never inside one of
+    our kernel launches or ``thread_limits`` blocks (no code of ours forks): a lock that
+    another thread held at the fork would stay locked forever in the child, and the BLAS
+    limit that thread set would never be restored. (A ``Lock`` may be released by any
+    thread; the locks are released in place because other modules hold them by name.)"""
+    for lock in (_PARALLEL_LAUNCH, _BLAS_LOCK):
+        if lock.locked():
+            lock.release()
+    if _blas["limiter"] is not None:
+        _blas["limiter"].restore_original_limits()
+    _blas.update(users=0, limiter=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @contextmanager

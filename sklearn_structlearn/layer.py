@@ -399,6 +399,27 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 self._fit_online(X, rng)
         return self
 
+    @fit_context
+    def fit_transform(self, X, y=None):
+        """Fit to ``X`` and return its outputs (``fit(X).transform(X)``).
+
+        Like :meth:`fit`, a transaction: if the call raises or is interrupted, the layer
+        is left as it was before it (the transform included).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_groups) or (n_samples, n_components)
+            The outputs of :meth:`transform` on ``X``.
+        """
+        return self.fit(X).transform(X)
+
     def _fit_full_batch(self, X, rng):
         n = X.shape[0]
         D = self.components_

@@ -33,6 +33,7 @@ TIERS = [
     {"_solvers"},
     {"_groups", "_sparse", "_threads", "_progress", "_validation", "_torch", "exceptions"},
     {"_param_validation"},
+    {"_transaction"},
 ]
 TIER = {module: rank for rank, tier in enumerate(TIERS) for module in tier}
 

@@ -1,8 +1,14 @@
 """Threads: n_jobs sets the Numba threads, BLAS is capped alongside, and parallel model
-selection in processes neither oversubscribes the cores nor changes results (concurrent
-calls from Python threads are tested in test_concurrency.py)."""
+selection in processes neither oversubscribes the cores nor changes results; fork-based
+process pools work after a fit (concurrent calls from Python threads are tested in
+test_concurrency.py)."""
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numba
 import pytest
@@ -71,3 +77,96 @@ def test_grid_search_with_processes_gives_the_sequential_results(digits):
     assert parallel.best_params_ == sequential.best_params_
     assert parallel.best_score_ > 0.5  # 8-16 pooled outputs of digits: far above chance
 
+
+
+# ------------------------------------------------------------------------- fork safety
+# A parent that has fitted and transformed, then a fork-based Pool whose children fit and
+# transform too. On Numba's GNU OpenMP threading layer the children abort and the pool
+# waits forever: the subprocess and its children are killed at the timeout.
+_FORK_CHILD = textwrap.dedent(
+    """
+    import json, multiprocessing, sys, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from sklearn_structlearn import DeepStructureLearner, GroupSparseCodingLayer
+
+    X = np.random.RandomState(0).rand(120, 16)
+
+    def work(seed):
+        layer = GroupSparseCodingLayer(n_components=8, group_size=2, alpha=0.05, max_iter=3,
+                                       random_state=seed, n_jobs=2).fit(X)
+        deep = DeepStructureLearner(max_depth=1, n_components=8, group_size=2, max_iter=2,
+                                    random_state=seed, n_jobs=2).fit(X)
+        return np.hstack([layer.transform(X), deep.transform(X)])
+
+    if __name__ == "__main__":
+        parent = work(0)  # the threading layer is started in the parent before the fork
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            children = pool.map(work, [0, 1])
+        import numba
+        print(json.dumps({"layer": numba.threading_layer(),
+                          "equal": bool(np.array_equal(children[0], parent))}))
+    """
+)
+
+
+def _run_child(code, env, timeout=300, args=()):
+    """Run ``code`` in a new session; kill the whole session (pool workers too) on timeout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(env, PYTHONPATH=root + os.pathsep + env.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"the fork-based pool hung (killed after {timeout} s): {err[-2000:]}")
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _env_without_layer_choice():
+    return {k: v for k, v in os.environ.items()
+            if k not in ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_fork_pool_after_fit_does_not_hang():
+    # regression: numba picked its GNU OpenMP layer, and forked children aborted
+    result = _run_child(_FORK_CHILD, _env_without_layer_choice())
+    assert result["equal"], result  # a child computes what the parent computed
+    assert result["layer"] in ("tbb", "workqueue", "omp")
+    if sys.platform.startswith("linux"):
+        assert result["layer"] != "omp"  # GNU OpenMP is not fork-safe
+
+
+_LAYER_CHILD = textwrap.dedent(
+    """
+    import json, sys, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    import numba
+    if sys.argv[1:]:  # a choice made in code, before importing the package
+        numba.config.THREADING_LAYER = sys.argv[1]
+    from sklearn_structlearn import GroupSparseCodingLayer
+    X = np.random.RandomState(0).rand(50, 6)
+    GroupSparseCodingLayer(n_components=4, alpha=0.05, max_iter=2, random_state=0).fit(X)
+    print(json.dumps({"layer": numba.threading_layer()}))
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["environment", "code"])
+@pytest.mark.parametrize("choice", ["omp", "workqueue"])
+def test_the_users_threading_layer_is_respected(choice, how):
+    env = _env_without_layer_choice()
+    if how == "environment":
+        env["NUMBA_THREADING_LAYER"] = choice
+    try:
+        result = _run_child(_LAYER_CHILD, env, args=[choice] if how == "code" else [])
+    except AssertionError as exc:  # e.g. no OpenMP runtime on this machine
+        if "No threading layer could be loaded" in str(exc):
+            pytest.skip(f"Numba cannot load {choice} here")
+        raise
+    assert result["layer"] == choice
