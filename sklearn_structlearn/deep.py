@@ -725,11 +725,25 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
             Pooled outputs of the last layer (raw codes when ``pooling=None``), of the
             dtype of ``X`` (float32 or float64).
         """
-        check_is_fitted(self)
+        self._check_pooling_unchanged()
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         with thread_limits(self.n_jobs):
             return self._forward(X, self.n_layers_)
+
+    def _check_pooling_unchanged(self):
+        """``pooling`` is read after fit by :meth:`get_feature_names_out`; the outputs
+        follow the fitted layers, whose pooling cannot change without a new fit (a
+        layer's pooled outputs are what the layer above learned from)."""
+        check_is_fitted(self)
+        validate_named({"pooling": POOLING}, {"pooling": self.pooling}, type(self).__name__)
+        fitted = self.layers_[-1].pooling
+        if self.pooling != fitted:
+            raise ValueError(
+                f"pooling={self.pooling!r} was set after fit, but the layers were fitted "
+                f"with pooling={fitted!r}: a layer's pooled outputs are the inputs the "
+                "layer above learned from. Fit the learner again to change it."
+            )
 
     def get_feature_names_out(self, input_features=None):
         """Get the names of the outputs: ``"layer{L}_group{g}"`` (``"layer{L}_unit{k}"`` unpooled).
@@ -744,7 +758,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
             One name per output of the top layer ``L = n_layers_``.
         """
-        check_is_fitted(self)
+        self._check_pooling_unchanged()
         _check_feature_names_in(self, input_features, generate_names=False)
         top = self.layers_[-1]
         if self.pooling is None:
@@ -901,7 +915,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         """
         from .export import estimator_to_torch
 
-        check_is_fitted(self)
+        self._check_pooling_unchanged()
         # The specs (layers, preprocess_mean_ / preprocess_matrix_) are read in one
         # place only: export.layer_specs_from_estimator.
         return estimator_to_torch(self, mode=mode, n_classes=n_classes, **kwargs)

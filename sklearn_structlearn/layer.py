@@ -240,7 +240,33 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     @property
     def _n_features_out(self):
+        self._check_transform_params()
         return self.n_groups_ if self.pooling is not None else self.n_components_
+
+    # parameters read after fit (set_params on a fitted layer is allowed for them)
+    _TRANSFORM_PARAMS = ("group_size", "pooling", "positive_code", "transform_max_iter",
+                         "transform_tol", "n_jobs")
+
+    def _check_transform_params(self):
+        """Re-check the parameters read after fit, as ``fit`` checks them.
+
+        ``set_params`` may change them on a fitted layer (a new ``pooling``, a tighter
+        ``transform_tol``...), so they are validated whenever they are read. A
+        ``group_size`` other than the fitted one is refused: the groups are part of
+        the learned dictionary.
+        """
+        check_is_fitted(self)
+        validate_named({name: self._parameter_constraints[name]
+                        for name in self._TRANSFORM_PARAMS},
+                       {name: getattr(self, name) for name in self._TRANSFORM_PARAMS},
+                       type(self).__name__)
+        fitted = self.n_components_ // self.n_groups_
+        if self.group_size != fitted:
+            raise ValueError(
+                f"group_size={self.group_size} was set after fit, but the layer was "
+                f"fitted with group_size={fitted}: its groups are part of the learned "
+                "dictionary. Fit the layer again to change them."
+            )
 
     # ------------------------------------------------------------------ helpers
     def _encode(self, X, init=None):
@@ -636,7 +662,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         codes : ndarray of shape (n_samples, n_components)
             Codes, of the dtype of ``X`` (float32 or float64).
         """
-        check_is_fitted(self)
+        self._check_transform_params()
         check_numeric_dtype(X, "X")
         X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                                   accept_sparse=ACCEPT_SPARSE))
@@ -657,8 +683,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             ``||a_g||_2`` per group (``pooling="l2"``), ``max_j |a_j|`` per group
             (``pooling="max"``) or the codes (``pooling=None``).
         """
-        # checked before coding: set_params(pooling=...) after fit is allowed
-        validate_named({"pooling": POOLING}, {"pooling": self.pooling}, type(self).__name__)
+        # encode checks the parameters first: set_params(pooling=...) after fit is allowed
         return pool_codes(self.encode(X), self.group_size, self.pooling)
 
     def inverse_transform(self, X):
@@ -711,7 +736,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         module : torch.nn.Module
             Masks, groups and step sizes are buffers; the dictionary is a parameter.
         """
-        check_is_fitted(self)
+        self._check_transform_params()
         from .export import estimator_to_torch
         from .export._reference import DEFAULT_N_ITER
 

@@ -338,6 +338,65 @@ def test_layer_pooling_set_after_fit_is_checked_before_coding(fitted_layer, no_h
 
 
 @pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(transform_max_iter=0), ValueError,
+         param_error("transform_max_iter", LAYER, INT_GE.format(1), "0")),
+        (dict(transform_max_iter=-5), ValueError,
+         param_error("transform_max_iter", LAYER, INT_GE.format(1), "-5")),
+        (dict(transform_max_iter="50"), TypeError,
+         param_error("transform_max_iter", LAYER, INT_GE.format(1), "'50'")),
+        (dict(transform_tol=-1.0), ValueError,
+         param_error("transform_tol", LAYER, FLOAT_GE0, "-1.0")),
+        (dict(transform_tol="1e-3"), TypeError,
+         param_error("transform_tol", LAYER, FLOAT_GE0, "'1e-3'")),
+        (dict(positive_code="no"), TypeError,
+         param_error("positive_code", LAYER, BOOL, "'no'")),
+        (dict(group_size=0), ValueError,
+         param_error("group_size", LAYER, INT_GE.format(1), "0")),
+        (dict(group_size=4), ValueError,
+         r"group_size=4 was set after fit, but the layer was fitted with group_size=2"),
+        (dict(group_size=1), ValueError,
+         r"group_size=1 was set after fit, but the layer was fitted with group_size=2"),
+        (dict(n_jobs="2"), TypeError, param_error("n_jobs", LAYER, N_JOBS, "'2'")),
+    ],
+)
+@pytest.mark.parametrize("method", ["transform", "encode", "get_feature_names_out",
+                                    "to_torch"])
+def test_layer_parameters_set_after_fit_are_checked(fitted_layer, no_heavy_work, params,
+                                                    error, match, method):
+    # regression: a new group_size / transform_tol gave raw reshape / ZeroDivision errors,
+    # transform_max_iter=0 all-zero outputs; -5, "50", positive_code="no" were accepted
+    layer = copy.deepcopy(fitted_layer).set_params(**params)
+    with pytest.raises(error, match=match):
+        getattr(layer, method)(*([X] if method in ("transform", "encode") else []))
+
+
+def test_layer_pooling_set_after_fit_gives_consistent_names(fitted_layer):
+    # the outputs and their names follow the layer's current pooling together
+    layer = copy.deepcopy(fitted_layer)
+    for pooling, width in [(None, 4), ("max", 2), ("l2", 2)]:
+        layer.set_params(pooling=pooling)
+        assert layer.transform(X).shape[1] == len(layer.get_feature_names_out()) == width
+
+
+def test_learner_pooling_set_after_fit_is_refused(fitted_learner, no_heavy_work):
+    # regression: transform gave the fitted layers' 2 pooled outputs, get_feature_names_out
+    # 4 unit names (pandas output failed, transform_dask declared a wrong shape)
+    learner = copy.deepcopy(fitted_learner).set_params(pooling=None)
+    for call in (lambda: learner.transform(X), learner.get_feature_names_out,
+                 learner.to_torch):
+        with pytest.raises(ValueError, match=r"pooling=None was set after fit, but the "
+                                             r"layers were fitted with pooling='l2'"):
+            call()
+    learner.set_params(pooling="mean")
+    with pytest.raises(ValueError, match=param_error("pooling", LEARNER, POOLING, "'mean'")):
+        learner.get_feature_names_out()
+    learner.set_params(pooling="l2")
+    assert len(learner.get_feature_names_out()) == learner.layers_[-1].n_groups_ == 2
+
+
+@pytest.mark.parametrize(
     "kwargs, error, match",
     [
         (dict(mode="fast"), ValueError, r"mode must be 'exact' or 'feedforward', got 'fast'"),
