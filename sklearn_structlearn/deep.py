@@ -34,7 +34,7 @@ from ._param_validation import (
 from ._progress import Progress, write_line
 from ._streaming import BatchStream, StreamLayerFitter, first_pass
 from ._threads import thread_limits
-from ._validation import check_numeric_dtype
+from ._validation import check_magnitude, check_numeric_dtype
 from .entropy import entropy_gain, output_entropy, output_redundancy
 from .layer import PENALTY, POOLING, GroupSparseCodingLayer
 from .penalties import auto_penalties
@@ -488,6 +488,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
             )
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        check_magnitude(X, "X")
         params = self._check_params(X.shape[1])
         self.n_samples_seen_ = X.shape[0]
         self.n_batches_ = 1
@@ -586,10 +587,12 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
             if first_pass:  # sets, then checks, n_features_in_ and feature_names_in_
                 first = checked["params"] is None
                 batch = validate_data(self, batch, **kwargs, reset=first)
+                check_magnitude(batch, "batch")
                 if first:
                     checked["params"] = self._check_params(batch.shape[1])
                 return batch
             batch = check_array(batch, **kwargs)
+            check_magnitude(batch, "batch")
             if batch.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"batch has {batch.shape[1]} features, but the stream's first "
@@ -728,6 +731,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         self._check_pooling_unchanged()
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        check_magnitude(X, "X")
         with thread_limits(self.n_jobs):
             return self._forward(X, self.n_layers_)
 

@@ -341,13 +341,21 @@ def total_correlation(Z, *, shrinkage=1e-3):
     >>> print(round(total_correlation(Z), 2), round(-0.5 * np.log2(1 - 0.64), 2))
     0.74 0.74
     """
+    check_numeric_dtype(Z, "Z")
     Z = check_array(Z, dtype=[np.float64, np.float32], ensure_all_finite=True, input_name="Z")
-    Z = np.asarray(Z, dtype=np.float64)
+    # Each unit divided by a power of two near its largest value: exact, so the
+    # correlations are those of Z bitwise, and no square over- or underflows whatever the
+    # scale of a unit (units at 1e+200 and 1e-200 side by side).
+    Z, exponents = _unit_scaled(np.asarray(Z, dtype=np.float64))
     n_samples = Z.shape[0]
     centred = Z - Z.mean(axis=0)
     std = np.sqrt(np.einsum("ij,ij->j", centred, centred) / max(n_samples, 1))
-    # constant (dead or always-equal) units share nothing with the others
-    live = std > 1e-12 * max(float(std.max(initial=0.0)), 1e-300)
+    # constant (dead or always-equal) units share nothing with the others: a unit is live
+    # when its spread exceeds 1e-12 of the largest (or 1e-300), compared in log2 units
+    with np.errstate(divide="ignore"):
+        log_std = np.log2(std) + exponents
+    live = log_std > np.log2(1e-12) + max(float(log_std.max(initial=-np.inf)),
+                                          np.log2(1e-300))
     d = int(live.sum())
     if d < 2 or n_samples < 2:
         return 0.0
@@ -438,6 +446,14 @@ def _binned_unit_entropies(Z, *, n_bins, zero_tol, bias_correction):
     return h / np.log(2.0)
 
 
+def _unit_scaled(Z):
+    """``Z`` with each column divided by ``2 ** e_j`` (``e_j`` the binary exponent of its
+    largest absolute value; 0 for a zero column), and the exponents."""
+    largest = np.abs(Z).max(axis=0) if Z.shape[0] else np.zeros(Z.shape[1])
+    exponents = np.frexp(largest)[1]
+    return np.ldexp(Z, -exponents), exponents
+
+
 def _knn_entropy(Z, *, k, max_samples, random_state):
     """Kozachenko-Leonenko joint differential entropy (bits), Euclidean norm."""
     n_samples, n_dims = Z.shape
@@ -459,6 +475,12 @@ def _knn_entropy(Z, *, k, max_samples, random_state):
     # float64 for the distances whatever the input dtype; centring first lets the
     # tiny tie-breaking noise survive rounding for columns far from the origin.
     X = np.asarray(Z, dtype=np.float64)
+    # Far from unit scale, the data are divided by a power of two 2**e (exactly) so that
+    # no distance over- or underflows; the entropy of X / 2**e is that of X minus
+    # d * e bits, added back below.
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    exponent = 0 if largest == 0 or 1e-100 <= largest <= 1e100 else int(np.frexp(largest)[1])
+    X = np.ldexp(X, -exponent)
     X = X - X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
@@ -478,4 +500,4 @@ def _knn_entropy(Z, *, k, max_samples, random_state):
         + log_unit_ball
         + n_dims * np.mean(np.log(eps))
     )
-    return float(h / np.log(2.0))
+    return float(h / np.log(2.0) + n_dims * exponent)

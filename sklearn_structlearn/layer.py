@@ -30,7 +30,7 @@ from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
 from ._sparse import ACCEPT_SPARSE, as_rows, codes_t_times, dense_rows, total_sqnorm
 from ._threads import thread_limits
-from ._validation import check_numeric_dtype
+from ._validation import check_magnitude, check_numeric_dtype
 from .encoding import group_sparse_encode, solve_codes_any, warn_all_zero, warn_unconverged
 from .objective import connectivity_penalty
 from .penalties import (
@@ -414,6 +414,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_numeric_dtype(X, "X")
         X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32],
                                   accept_sparse=ACCEPT_SPARSE))
+        check_magnitude(X, "X")
         rng = check_random_state(self.random_state)
         with thread_limits(self.n_jobs):
             self._start(X, rng)
@@ -613,6 +614,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_numeric_dtype(X, "X")
         X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=first,
                                   accept_sparse=ACCEPT_SPARSE))
+        check_magnitude(X, "X")
         with thread_limits(self.n_jobs):
             if first:
                 self._rng = check_random_state(self.random_state)
@@ -666,6 +668,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_numeric_dtype(X, "X")
         X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                                   accept_sparse=ACCEPT_SPARSE))
+        check_magnitude(X, "X")
         with thread_limits(self.n_jobs):
             return self._encode(X)[0]
 

@@ -41,6 +41,7 @@ from ._groups import group_norms
 from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._sparse import ACCEPT_SPARSE
 from ._threads import thread_limits
+from ._validation import check_magnitude, check_numeric_dtype
 from .encoding import solve_codes_any
 from .objective import alpha_max
 
@@ -75,7 +76,9 @@ def default_n_components(n_features, group_size):
 
 
 def _check_rule_inputs(X, n_components, group_size):
+    check_numeric_dtype(X, "X")
     X = check_array(X, dtype=[np.float64, np.float32], accept_sparse=ACCEPT_SPARSE)
+    check_magnitude(X, "X")
     if n_components is None:
         n_components = default_n_components(X.shape[1], group_size)
     return X, n_components

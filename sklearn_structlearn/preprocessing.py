@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._param_validation import StrOptions, fit_context, real_in
-from ._validation import check_numeric_dtype
+from ._validation import check_magnitude, check_numeric_dtype
 
 __all__ = ["Preprocessor"]
 
@@ -93,6 +93,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         """
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        check_magnitude(X, "X")
         X64 = np.asarray(X, dtype=np.float64)
         if self.method is None:
             return self._set_map(np.zeros(X64.shape[1]), None)
@@ -133,8 +134,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             # that the sparse coding spends its units on.
             floor = STANDARDIZE_FLOOR * float(np.median(var))
             scale = np.sqrt(var + floor)
-            # Constant features are only centred (as StandardScaler does).
-            scale[scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
+            # Constant features are only centred (as StandardScaler does): those whose
+            # spread is zero or at the rounding level of their own values. Relative to the
+            # feature's magnitude only -- an absolute floor would leave data at 1e-16
+            # centred but unscaled.
+            scale[scale <= 10 * np.finfo(np.float64).eps * np.abs(mean)] = 1.0
+            scale[scale == 0] = 1.0
             return self._set_map(mean, np.diag(1.0 / scale))
         eigvals, eigvecs = np.linalg.eigh(second_moment)
         eigvals = np.maximum(eigvals, 0.0)
@@ -179,4 +184,5 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        check_magnitude(X, "X")
         return self.apply(X)

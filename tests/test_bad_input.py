@@ -14,6 +14,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
@@ -55,6 +56,32 @@ BAD_DATA = [
     pytest.param(X + 1j, ValueError, r"Complex data not supported: X", id="complex"),
     pytest.param(X.astype(str), TypeError, r"X must hold numbers.*<U", id="strings"),
     pytest.param(_with(X, 0, 0, {"a": 1}), TypeError, r"X must hold numbers", id="object"),
+    # regression: parsed or converted silently (the command line refuses them)
+    pytest.param(_with(X, 0, 0, "1.5"), TypeError, r"X must hold numbers.*'1\.5' of type str",
+                 id="numeric-string-object"),
+    pytest.param(np.arange(X.size).reshape(X.shape).astype("datetime64[s]"), TypeError,
+                 r"X must hold numbers .*datetime64\[s\] \(dates or durations\)",
+                 id="datetime64"),
+    pytest.param(np.arange(X.size).reshape(X.shape).astype("timedelta64[ms]"), TypeError,
+                 r"X must hold numbers .*timedelta64\[ms\] \(dates or durations\)",
+                 id="timedelta64"),
+    pytest.param(pd.DataFrame({"a": ["1.5"] * 30, "b": np.arange(30.0)}), TypeError,
+                 r"X \(column 'a'\) must hold numbers.*'1\.5'", id="dataframe-strings"),
+    pytest.param(pd.DataFrame({"a": pd.date_range("2020-01-01", periods=30),
+                               "b": np.arange(30.0)}), TypeError,
+                 r"X \(column 'a'\) must hold numbers.*datetime64", id="dataframe-dates"),
+]
+
+# finite data whose squares over- or underflow: refused by everything that computes with
+# them (the measurements of entropy/entropy.py compute at any magnitude instead)
+RANGE = r"outside the range \[{}\] supported for {} data"
+OUT_OF_RANGE = [
+    pytest.param(X * 1e160, RANGE.format(r"1e-150, 1e\+150", "float64"), id="huge"),
+    pytest.param(X * 1e-160, RANGE.format(r"1e-150, 1e\+150", "float64"), id="tiny"),
+    pytest.param((X * 1e36).astype(np.float32), RANGE.format(r"1e-35, 1e\+35", "float32"),
+                 id="huge-float32"),
+    pytest.param((X * 1e-37).astype(np.float32), RANGE.format(r"1e-35, 1e\+35", "float32"),
+                 id="tiny-float32"),
 ]
 
 
@@ -197,6 +224,36 @@ def test_alpha_max_bad_parameters(kwargs, error, match):
 
 def test_alpha_max_of_no_rows_is_zero():
     assert alpha_max(X[:0], D) == 0.0
+
+
+# --------------------------------------------------------------------------- magnitude
+@pytest.mark.parametrize("bad, match", OUT_OF_RANGE)
+def test_out_of_range_data_are_refused_before_any_work(fitted_layer, fitted_learner,
+                                                      no_heavy_work, bad, match):
+    # regression: "Input dictionary contains NaN" (no dictionary was passed), "Eigenvalues
+    # did not converge", or zeros returned silently (standardize at 1e200)
+    from sklearn_structlearn.penalties import auto_alpha, auto_connectivity_alpha
+
+    calls = {
+        "group_sparse_encode": lambda: group_sparse_encode(bad, D, alpha=1.0),
+        "layer.fit": lambda: GroupSparseCodingLayer(n_components=4).fit(bad),
+        "layer.partial_fit": lambda: GroupSparseCodingLayer(n_components=4).partial_fit(bad),
+        "layer.transform": lambda: fitted_layer.transform(bad),
+        "layer.encode": lambda: fitted_layer.encode(bad),
+        "learner.fit": lambda: DeepStructureLearner().fit(bad),
+        "learner.fit_stream": lambda: DeepStructureLearner().fit_stream([X, bad]),
+        "learner.transform": lambda: fitted_learner.transform(bad),
+        "auto_alpha": lambda: auto_alpha(bad, 4, 2),
+        "auto_connectivity_alpha": lambda: auto_connectivity_alpha(bad, 1.0, 4, 2),
+    }
+    if bad.dtype == np.float64:  # alpha_max computes in float64: float32 data are in range
+        calls["alpha_max"] = lambda: alpha_max(bad, D)
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.raises(ValueError, match=match.replace("X", "dictionary")):
+        group_sparse_encode(X.astype(bad.dtype), bad[:4], alpha=1.0)
+    # (Preprocessor is tested in test_preprocessing.py: no_heavy_work replaces its fit)
 
 
 # --------------------------------------------------------------------------- entropy

@@ -233,6 +233,18 @@ def test_knn_scaling_adds_log2_abs_c(c):
     )
 
 
+@pytest.mark.parametrize("c", [1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300])
+def test_knn_entropy_at_any_magnitude(c):
+    # regression: wrong below ~1e-154 (squared distances underflowed), an error above
+    # ~1e154. Powers of ten are not powers of two, so the shift holds to rounding only.
+    Z = np.random.default_rng(9).standard_normal((800, 3))
+    h = output_entropy(Z, "knn", random_state=0)
+    assert output_entropy(c * Z, "knn", random_state=0) - h == pytest.approx(
+        3 * np.log2(c), abs=1e-6)
+    assert output_entropy((c * Z).astype(np.float64)[:, :1], "knn", random_state=0) == (
+        pytest.approx(output_entropy(Z[:, :1], "knn", random_state=0) + np.log2(c), abs=1e-6))
+
+
 def test_knn_duplicate_rows_give_finite_low_entropy():
     rng = np.random.default_rng(9)
     Z = rng.standard_normal((300, 2))
@@ -417,6 +429,25 @@ def test_total_correlation_is_scale_free_and_ignores_constant_units():
     assert total_correlation(scaled) == pytest.approx(tc, rel=1e-9)
     assert total_correlation(Z[:, 2:]) == 0.0  # constant units share nothing
     assert total_correlation(Z[:1]) == 0.0
+
+
+@pytest.mark.parametrize("c", [1e-300, 1e-200, 1e200, 1e300])
+def test_total_correlation_and_redundancy_at_any_magnitude(c):
+    # regression: the squares of units beyond ~1e154 overflowed
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(2000)
+    gate = rng.random((2000, 1)) < 0.4
+    Z = np.abs(np.column_stack([x, x + rng.standard_normal(2000), rng.standard_normal(2000)]))
+    Z = np.where(gate, Z, 0.0)
+    tc = total_correlation(Z)
+    assert tc > 0.1
+    assert total_correlation(c * Z) == pytest.approx(tc, rel=1e-9)
+    # units of different scales (within 1e12 of the largest, under which a unit counts as
+    # dead): each unit is rescaled on its own
+    assert total_correlation(Z * [c, c * 1e-6, c * 1e3]) == pytest.approx(tc, rel=1e-9)
+    # the binned entropy is rank based: the redundancy too, when no value is below zero_tol
+    if c > 1:
+        assert output_redundancy(c * Z) == pytest.approx(output_redundancy(Z), rel=1e-9)
 
 
 def test_total_correlation_of_duplicates_is_large_but_finite():
