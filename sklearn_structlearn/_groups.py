@@ -109,6 +109,25 @@ def pool_codes(codes, group_size, pooling="l2"):
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
 
 
+def _group_labels(input_groups):
+    """The labels as an array: of their own dtype when they are all numbers or all
+    strings (``np.asarray`` would turn ``[1, "1"]`` into two equal strings), of objects
+    otherwise."""
+    if isinstance(input_groups, np.ndarray) or hasattr(input_groups, "dtype"):
+        return np.asarray(input_groups)
+    values = list(input_groups) if hasattr(input_groups, "__iter__") else input_groups
+    try:
+        labels = np.asarray(values)
+    except ValueError:  # ragged, e.g. tuples beside ints
+        labels = None
+    if labels is None or (labels.ndim == 1 and labels.dtype.kind in "USO"
+                          and (labels.dtype.kind == "O"
+                               or len({isinstance(v, str) for v in values}) > 1)):
+        labels = np.empty(len(values), dtype=object)
+        labels[:] = values
+    return labels
+
+
 def input_group_pointers(input_groups, n_features):
     """Turn per-input group labels into (order, ptr) for the dictionary kernel.
 
@@ -118,7 +137,7 @@ def input_group_pointers(input_groups, n_features):
     """
     if input_groups is None:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    labels = np.asarray(input_groups)
+    labels = _group_labels(input_groups)
     if labels.ndim != 1 or labels.shape[0] != n_features:
         raise ValueError(
             f"input_groups must be a 1-d array of length n_features={n_features} giving the "
@@ -127,7 +146,26 @@ def input_group_pointers(input_groups, n_features):
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
         # np.unique would make NaN one more group: a missing label is a bug upstream
         raise ValueError("input_groups must hold finite labels (ints or strings), got NaN or inf.")
-    _, inverse = np.unique(labels, return_inverse=True)
+    if labels.dtype.kind == "O":
+        # labels of mixed types (1 and "a"): grouped by equality, in order of appearance
+        # (they cannot be sorted); a missing label (None, NaN) is a bug upstream
+        index = {}
+        for position, label in enumerate(labels):
+            if label is None or (isinstance(label, float) and not np.isfinite(label)):
+                raise ValueError(
+                    f"input_groups must hold a label for every input, got {label!r} at "
+                    f"position {position}."
+                )
+            try:
+                index.setdefault(label, len(index))
+            except TypeError:  # unhashable
+                raise TypeError(
+                    f"input_groups labels must be ints or strings, got {label!r} of type "
+                    f"{type(label).__name__} at position {position}."
+                ) from None
+        inverse = np.array([index[label] for label in labels], dtype=np.int64)
+    else:
+        _, inverse = np.unique(labels, return_inverse=True)
     order = np.argsort(inverse, kind="stable").astype(np.int64)
     counts = np.bincount(inverse)
     ptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)

@@ -10,6 +10,7 @@ only for the modules not yet converted to the declarative constraints.
 """
 
 import numbers
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -171,3 +172,36 @@ def check_encode_arrays(X, dictionary, *, group_size=1, dtype=None, accept_spars
             f"of group_size={group_size}."
         )
     return X, dictionary
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # e.g. Windows: no sysconf
+        return None
+
+
+def format_bytes(n_bytes):
+    """``1.5 GiB``-style size."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n_bytes < 1024 or unit == "PiB":
+            return f"{n_bytes:.1f} {unit}" if unit != "B" else f"{int(n_bytes)} B"
+        n_bytes /= 1024
+
+
+def check_memory(needed, what, advice):
+    """Refuse, before any work, what needs more memory than the machine has.
+
+    ``needed`` is a *lower bound* (bytes) of what the computation must hold at once, so
+    nothing feasible is refused; ``what`` names the parameter and its value and says what
+    the memory is for, ``advice`` how to ask for less. Nothing is checked where the
+    physical memory is unknown.
+    """
+    available = physical_memory()
+    if available is None or needed <= available:
+        return
+    raise ValueError(
+        f"{what} needs at least {format_bytes(needed)} of memory, more than this machine's "
+        f"{format_bytes(available)}; {advice}"
+    )

@@ -204,6 +204,13 @@ def _locate_fashion_files(path, parts):
     return directory, found
 
 
+def _pixel_dtype(dtype):
+    try:
+        return np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be a NumPy dtype, got {dtype!r}: {exc}") from exc
+
+
 def fashion_mnist_available(path=None):
     """Tell whether the four Fashion-MNIST idx files can be found.
 
@@ -356,9 +363,15 @@ def load_fashion_mnist(
     >>> np.bincount(y).tolist()  # stratified: 50 of each class
     [50, 50, 50, 50, 50, 50, 50, 50, 50, 50]
     """
-    dtype = np.dtype(dtype)
+    dtype = _pixel_dtype(dtype)
     if scale and not np.issubdtype(dtype, np.floating):
         raise ValueError(f"scale=True needs a floating dtype, got {dtype}.")
+    if dtype.kind not in "uif" or not np.can_cast(np.uint8, dtype, "safe"):
+        # e.g. int8: the pixels 128..255 would wrap around to -128..-1
+        raise ValueError(
+            f"dtype={dtype} cannot hold the raw pixel values 0..255; use a float dtype, "
+            "uint8 or a wider integer."
+        )
     parts = _FASHION_SUBSETS[subset]
     directory, files = _locate_fashion_files(path, parts)
 
@@ -480,7 +493,7 @@ def load_digits_images(*, scale=True, return_X_y=True, dtype=np.float32):
     """
     from sklearn.datasets import load_digits
 
-    dtype = np.dtype(dtype)
+    dtype = _pixel_dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}.")
     digits = load_digits()
@@ -936,6 +949,11 @@ def _check_permutation(permutation, n_features):
     return permutation
 
 
+@validate_params(
+    {"X": ["array-like"], "random_state": ["random_state"],
+     "permutation": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def permute_pixels(X, random_state=None, *, permutation=None):
     """Shuffle the features (pixels) of `X` by one fixed random permutation.
 

@@ -34,11 +34,11 @@ from ._param_validation import (
 from ._progress import Progress, write_line
 from ._streaming import BatchStream, StreamLayerFitter, first_pass
 from ._threads import thread_limits
-from ._validation import check_magnitude, check_numeric_dtype
+from ._validation import check_magnitude, check_memory, check_numeric_dtype
 from .entropy import entropy_gain, output_entropy, output_redundancy
-from .layer import PENALTY, POOLING, GroupSparseCodingLayer
-from .penalties import auto_penalties
-from .preprocessing import Preprocessor
+from .layer import PENALTY, POOLING, GroupSparseCodingLayer, check_fit_memory
+from .penalties import auto_penalties, default_n_components
+from .preprocessing import Preprocessor, check_preprocessing_memory
 from .structure import _check_image_shape, describe_layers, stack_summary
 
 # ``auto_penalties`` lives in ``penalties.py``; imported here so that
@@ -380,6 +380,22 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 raise ValueError(f"Invalid image_shape: {exc}") from exc
         return params
 
+    def _check_memory(self, params, n_features, n_rows, itemsize):
+        """Refuse, before any work, a stack that cannot fit in memory: the preprocessing,
+        then every layer on the inputs the layers below give it (lower bounds, see
+        :func:`~sklearn_structlearn.layer.check_fit_memory`)."""
+        check_preprocessing_memory(self.preprocessing, n_features)
+        n_inputs = n_features
+        for depth, (units, group_size) in enumerate(zip(params["n_components"],
+                                                        params["group_size"]), start=1):
+            given = units
+            if units is None:
+                units = default_n_components(n_inputs, group_size)
+            check_fit_memory(n_rows, n_inputs, units, itemsize,
+                             f"layer {depth} of {type(self).__name__} "
+                             f"(n_components={given!r})")
+            n_inputs = units // group_size if self.pooling is not None else units
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -490,6 +506,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         check_magnitude(X, "X")
         params = self._check_params(X.shape[1])
+        self._check_memory(params, X.shape[1], X.shape[0], X.dtype.itemsize)
         self.n_samples_seen_ = X.shape[0]
         self.n_batches_ = 1
         self.preprocessor_ = self._new_preprocessor().fit(X)
@@ -590,6 +607,14 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 check_magnitude(batch, "batch")
                 if first:
                     checked["params"] = self._check_params(batch.shape[1])
+                    itemsize = np.dtype(batch.dtype).itemsize
+                    check_memory(
+                        n_held * batch.shape[1] * itemsize,
+                        f"fit_stream(n_held={n_held}): a held sample of {n_held} rows x "
+                        f"{batch.shape[1]} features ({batch.dtype})",
+                        "hold fewer rows (n_held).")
+                    self._check_memory(checked["params"], batch.shape[1],
+                                       min(n_held, batch.shape[0]), itemsize)
                 return batch
             batch = check_array(batch, **kwargs)
             check_magnitude(batch, "batch")

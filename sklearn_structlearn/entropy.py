@@ -428,21 +428,34 @@ def _binned_unit_entropies(Z, *, n_bins, zero_tol, bias_correction):
     # in integer arithmetic, free of rounding at bin edges.
     twice_rank = np.rint(2.0 * ranks).astype(np.int64) - 2 * n_zero
     denom = 2 * np.maximum(n_nonzero, 1)
-    codes = (twice_rank - 1) * n_bins // denom
-    np.clip(codes, 0, n_bins - 1, out=codes)
+    # A table of n_units x (n_bins + 1) counts, unless that is much more than the values
+    # themselves (a huge n_bins would need more memory than the machine has): then the
+    # occupied bins are counted by sorting. With n_bins >= 2 * n_samples every distinct
+    # non-zero value has a bin of its own (consecutive twice-ranks differ by at least 1),
+    # so such an n_bins makes the same bins as 2 * n_samples -- which also keeps the
+    # products below in int64.
+    small_table = n_units * (n_bins + 1) <= max(4 * Z.size, 2**22)
+    bins = n_bins if small_table else min(n_bins, 2 * n_samples)
+    codes = (twice_rank - 1) * bins // denom
+    np.clip(codes, 0, bins - 1, out=codes)
     codes += 1
     codes[is_zero] = 0  # bin 0 is the zero bin
 
-    n_codes = n_bins + 1
+    n_codes = bins + 1
     offsets = n_codes * np.arange(n_units, dtype=np.int64)
-    counts = np.bincount(
-        (codes + offsets).ravel(), minlength=n_units * n_codes
-    ).reshape(n_units, n_codes)
-
-    h = entr(counts / n_samples).sum(axis=1)  # nats
-    if bias_correction:
+    if small_table:
+        counts = np.bincount(
+            (codes + offsets).ravel(), minlength=n_units * n_codes
+        ).reshape(n_units, n_codes)
+        h = entr(counts / n_samples).sum(axis=1)  # nats
         n_occupied = np.count_nonzero(counts, axis=1)
-        h = np.minimum(h + (n_occupied - 1) / (2.0 * n_samples), np.log(n_codes))
+    else:
+        keys, counts = np.unique(codes + offsets, return_counts=True)
+        unit = keys // n_codes
+        h = np.bincount(unit, weights=entr(counts / n_samples), minlength=n_units)
+        n_occupied = np.bincount(unit, minlength=n_units)
+    if bias_correction:
+        h = np.minimum(h + (n_occupied - 1) / (2.0 * n_samples), np.log(n_bins + 1.0))
     return h / np.log(2.0)
 
 

@@ -30,7 +30,7 @@ from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
 from ._sparse import ACCEPT_SPARSE, as_rows, codes_t_times, dense_rows, total_sqnorm
 from ._threads import thread_limits
-from ._validation import check_magnitude, check_numeric_dtype
+from ._validation import check_magnitude, check_memory, check_numeric_dtype, format_bytes
 from .encoding import group_sparse_encode, solve_codes_any, warn_all_zero, warn_unconverged
 from .objective import connectivity_penalty
 from .penalties import (
@@ -55,6 +55,26 @@ _FIT_STACKLEVEL = 4
 POOLING = [StrOptions({"l2", "max"}), None]
 # "auto" or a float >= 0: the two penalties
 PENALTY = [real_in(0), StrOptions({"auto"})]
+
+
+def check_fit_memory(n_rows, n_features, n_components, itemsize, who):
+    """Refuse, before any work, a layer that cannot be fitted in this machine's memory.
+
+    A lower bound of what a fit holds at once: the Gram matrix ``D D^T`` of the code
+    solver and the running ``A^T A`` (``n_components^2`` float64 each), the dictionary and
+    the running ``A^T X`` (``n_components x n_features`` float64 each), and the
+    correlations ``X D^T`` and the codes of the rows coded at once (``n_rows x
+    n_components`` each, in the data's dtype). ``who`` names the parameter and its value.
+    """
+    gram = 8 * n_components**2
+    needed = 2 * gram + 16 * n_components * n_features + 2 * n_rows * n_components * itemsize
+    check_memory(
+        needed,
+        f"{who}: {n_components} units on {n_features} inputs, coding {n_rows} rows at once "
+        f"(the {n_components} x {n_components} Gram matrix alone is {format_bytes(gram)}),",
+        "use fewer units (n_components), or code fewer rows at once (batch_size, smaller "
+        "batches).",
+    )
 
 
 class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -372,6 +392,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             raise ValueError(
                 f"n_components={n_components} must be a multiple of group_size={group_size}."
             )
+        n_rows = X.shape[0] if self.batch_size is None else min(X.shape[0], self.batch_size)
+        check_fit_memory(n_rows, n_features, int(n_components), X.dtype.itemsize,
+                         f"{type(self).__name__}(n_components={self.n_components!r})")
         self._order, self._ptr = input_group_pointers(self.input_groups, n_features)
         self.n_components_ = int(n_components)
         self.n_groups_ = self.n_components_ // group_size

@@ -26,7 +26,7 @@ stopping criterion.
 import numpy as np
 
 from ._groups import group_blocks as _group_blocks
-from ._groups import group_norms
+from ._groups import group_norms, input_group_pointers
 from ._param_validation import int_in, validate_params
 from ._validation import check_encode_arrays
 
@@ -164,9 +164,11 @@ def connectivity_penalty(dictionary, input_groups=None):
     D = np.asarray(dictionary, dtype=np.float64)
     if input_groups is None:
         return float(np.abs(D).sum())
-    labels = np.asarray(input_groups)
+    # the groups exactly as the dictionary kernel sees them (labels of mixed types too)
+    order, ptr = input_group_pointers(input_groups, D.shape[1])
     return float(
-        sum(np.linalg.norm(D[:, labels == h], axis=1).sum() for h in np.unique(labels))
+        sum(np.linalg.norm(D[:, order[ptr[h]:ptr[h + 1]]], axis=1).sum()
+            for h in range(len(ptr) - 1))
     )
 
 

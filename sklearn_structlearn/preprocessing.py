@@ -13,9 +13,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._param_validation import StrOptions, fit_context, real_in
-from ._validation import check_magnitude, check_numeric_dtype
+from ._validation import check_magnitude, check_memory, check_numeric_dtype
 
 __all__ = ["Preprocessor"]
+
+
+def check_preprocessing_memory(method, n_features):
+    """Refuse, before any work, a ZCA map that cannot be computed in this machine's memory:
+    the covariance, its eigenvectors and the whitening matrix are ``n_features^2`` float64
+    each (standardisation and ``None`` keep ``O(n_features)``)."""
+    if method == "zca":
+        check_memory(
+            3 * 8 * n_features**2,
+            f"preprocessing='zca' on {n_features} features (the {n_features} x {n_features} "
+            "covariance, its eigenvectors and the whitening matrix)",
+            "use preprocessing='standardize', which keeps one variance per feature.",
+        )
 
 #: ``"standardize"`` adds this fraction of the median variance to every variance before
 #: dividing by its square root (see :class:`Preprocessor`).
@@ -94,6 +107,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         check_numeric_dtype(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         check_magnitude(X, "X")
+        check_preprocessing_memory(self.method, X.shape[1])
         X64 = np.asarray(X, dtype=np.float64)
         if self.method is None:
             return self._set_map(np.zeros(X64.shape[1]), None)

@@ -256,6 +256,54 @@ def test_out_of_range_data_are_refused_before_any_work(fitted_layer, fitted_lear
     # (Preprocessor is tested in test_preprocessing.py: no_heavy_work replaces its fit)
 
 
+# --------------------------------------------------------------------------- sizes
+# Sizes that cannot fit in memory are refused before any work, naming the parameter and
+# the memory it would need (regression: a MemoryError after seconds of work). 10**6 units
+# need 7.3 TiB for their Gram matrix alone: more than any machine running these tests.
+def test_huge_n_components_is_refused_before_any_work(no_heavy_work):
+    match = (r"\(n_components=1000000\): 1000000 units on 16 inputs.*Gram matrix alone is "
+             r"7\.3 TiB.*needs at least 14\.6 TiB of memory, more than this machine's")
+    with pytest.raises(ValueError, match=match):
+        GroupSparseCodingLayer(n_components=10**6).fit(X)
+    with pytest.raises(ValueError, match=match):
+        GroupSparseCodingLayer(n_components=10**6).partial_fit(X)
+    with pytest.raises(ValueError, match=r"layer 1 of DeepStructureLearner " + match):
+        DeepStructureLearner(n_components=10**6).fit(X)
+    with pytest.raises(ValueError, match=r"layer 2 of DeepStructureLearner \(n_components=1"
+                                         r"000000\): 1000000 units on 2 inputs"):
+        DeepStructureLearner(max_depth=2, n_components=[8, 10**6]).fit_stream([X, X])
+
+
+def test_huge_n_held_is_refused_before_any_work(no_heavy_work):
+    with pytest.raises(ValueError, match=r"fit_stream\(n_held=1000000000000\): a held sample "
+                                         r"of 1000000000000 rows x 16 features \(float64\) "
+                                         r"needs at least 116\.4 TiB"):
+        DeepStructureLearner().fit_stream([X, X], n_held=10**12)
+
+
+def test_sizes_are_refused_against_this_machines_memory(monkeypatch, no_heavy_work):
+    # the bounds are lower bounds of what the computation holds at once: a machine of
+    # 1 MiB refuses what is modest here
+    from sklearn_structlearn import _validation
+
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 2**20)
+    wide = RNG.standard_normal((30, 300))
+    with pytest.raises(ValueError, match=r"preprocessing='zca' on 300 features .* needs at "
+                                         r"least 2\.1 MiB .* 1\.0 MiB; use preprocessing="
+                                         r"'standardize'"):
+        DeepStructureLearner(preprocessing="zca").fit(wide)
+    with pytest.raises(ValueError, match=r"preprocessing='zca' on 300 features"):
+        DeepStructureLearner(preprocessing="zca").fit_stream([wide], n_held=30)
+    with pytest.raises(ValueError, match=r"GroupSparseCodingLayer\(n_components=None\): 300 "
+                                         r"units on 300 inputs"):
+        GroupSparseCodingLayer().fit(wide)
+    with pytest.raises(ValueError, match=r"fit_stream\(n_held=4096\)"):
+        DeepStructureLearner(preprocessing=None).fit_stream([wide])
+    monkeypatch.setattr(_validation, "physical_memory", lambda: None)  # unknown: no check
+    with pytest.raises(AssertionError, match="ran before"):
+        GroupSparseCodingLayer().fit(wide)
+
+
 # --------------------------------------------------------------------------- entropy
 @pytest.mark.parametrize("bad, error, match", BAD_DATA)
 def test_output_entropy_bad_data(bad, error, match):
@@ -348,6 +396,13 @@ def test_layer_fit_bad_data(no_heavy_work, bad, error, match):
         (dict(input_groups=np.zeros((4, 4))), ValueError, r"input_groups must be a 1-d array "
                                                           r"of length n_features=16"),
         (dict(input_groups=[0, 1]), ValueError, r"input_groups .* got shape \(2,\)"),
+        # regression: "'<' not supported between instances of 'int' and 'NoneType'"
+        (dict(input_groups=[None] + [1] * 15), ValueError,
+         r"input_groups must hold a label for every input, got None at position 0"),
+        (dict(input_groups=[0] * 8 + ["a"] * 7 + [None]), ValueError,
+         r"input_groups must hold a label for every input, got None at position 15"),
+        (dict(input_groups=[0] * 15 + [{"a": 1}]), TypeError,
+         r"input_groups labels must be ints or strings, got \{'a': 1\} of type dict"),
         (dict(tol=np.nan), ValueError, param_error("tol", LAYER, FLOAT_GE0, "nan")),
         (dict(transform_max_iter=0), ValueError,
          param_error("transform_max_iter", LAYER, INT_GE.format(1), "0")),

@@ -250,12 +250,28 @@ def test_read_idx_parses_big_endian_types(tmp_path):
         ({"n_samples": 21}, ValueError),
         ({"n_samples": 2.5}, TypeError),
         ({"scale": True, "dtype": np.uint8}, ValueError),
+        # regression: int8 pixels wrapped around to -128..127
+        ({"scale": False, "dtype": np.int8}, ValueError),
+        ({"scale": False, "dtype": bool}, ValueError),
+        ({"scale": False, "dtype": "U3"}, ValueError),
+        ({"scale": False, "dtype": "not a dtype"}, TypeError),
+        ({"random_state": -1}, ValueError),
     ],
 )
 def test_fashion_invalid_parameters(tmp_path, kwargs, error):
     _write_small_fashion(tmp_path)
-    with pytest.raises(error):
+    with pytest.raises(error, match=r"dtype|random_state|subset|n_samples|scale"):
         load_fashion_mnist(tmp_path, **{"subset": "test", **kwargs})
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int64, np.float16,
+                                   np.float32])
+def test_fashion_raw_pixels_keep_their_values(tmp_path, dtype):
+    _write_small_fashion(tmp_path)
+    X, _ = load_fashion_mnist(tmp_path, subset="all", scale=False, dtype=dtype)
+    reference, _ = load_fashion_mnist(tmp_path, subset="all", scale=False, dtype=np.float64)
+    assert X.dtype == dtype and X.min() >= 0
+    assert_array_equal(X.astype(np.float64), reference)
 
 
 # --------------------------------------------------------------------------- #
@@ -477,6 +493,9 @@ def test_permute_unpermute_round_trip():
 
     # Same seed, same permutation; an explicit permutation is reused as is.
     assert_array_equal(permute_pixels(X, random_state=0)[1], perm)
+    # regression: numpy's "Seed must be between 0 and 2**32 - 1", without the parameter
+    with pytest.raises(ValueError, match=r"The 'random_state' parameter of permute_pixels"):
+        permute_pixels(X, random_state=-1)
     X_again, perm_again = permute_pixels(X[:2], permutation=perm)
     assert_array_equal(perm_again, perm)
     assert_array_equal(X_again, X_perm[:2])

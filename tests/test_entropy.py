@@ -114,6 +114,20 @@ def test_binned_adding_independent_informative_unit_increases_entropy():
     assert output_entropy(np.hstack([Z, np.zeros((2000, 1))])) == pytest.approx(h)
 
 
+@pytest.mark.parametrize("bias_correction", [True, False])
+def test_binned_huge_n_bins_needs_no_table(bias_correction):
+    # regression: n_bins=10**12 allocated n_units x (n_bins + 1) counts (a MemoryError after
+    # the ranking work). From n_bins = 2 * n_samples on, every distinct non-zero value has a
+    # bin of its own: larger values make the same bins, counted by sorting.
+    rng = np.random.default_rng(4)
+    Z = np.where(rng.random((300, 5)) < 0.6, rng.exponential(size=(300, 5)), 0.0)
+    Z[:50, 1] = 2.5  # ties share a bin
+    expected = output_entropy(Z, n_bins=600, bias_correction=bias_correction)
+    for n_bins in [601, 10**7, 10**12, 2**62]:
+        assert output_entropy(Z, n_bins=n_bins, bias_correction=bias_correction) == (
+            pytest.approx(expected, rel=1e-12))
+
+
 def test_binned_bias_correction_is_miller_madow():
     rng = np.random.default_rng(4)
     n, n_bins = 300, 5

@@ -483,3 +483,21 @@ def test_input_groups_prune_whole_groups(data):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@ignore_convergence
+def test_input_groups_of_mixed_label_types_are_distinct_groups(data):
+    # regression: np.asarray([1, "1"]) made both labels the string "1" (one group), and
+    # labels that cannot be sorted ("'<' not supported") were refused
+    p = data.shape[1]
+    by_int = np.arange(p) // 2  # 8 groups of 2 inputs
+    mixed = [int(g) if g % 2 else str(g) for g in by_int]  # 0 -> "0", 1 -> 1, ...
+    clash = [1 if j < p // 2 else "1" for j in range(p)]  # two groups despite str(1) == "1"
+    params = dict(n_components=8, group_size=2, alpha=0.2, connectivity_alpha=0.02,
+                  max_iter=5, random_state=0)
+    reference = GroupSparseCodingLayer(input_groups=by_int, **params).fit(data)
+    layer = GroupSparseCodingLayer(input_groups=mixed, **params).fit(data)
+    assert_allclose(layer.components_, reference.components_, atol=1e-12)
+    halves = GroupSparseCodingLayer(input_groups=np.arange(p) >= p // 2, **params).fit(data)
+    clashing = GroupSparseCodingLayer(input_groups=clash, **params).fit(data)
+    assert_allclose(clashing.components_, halves.components_, atol=1e-12)
