@@ -500,6 +500,132 @@ def test_onnx_export_runs_in_onnxruntime(torch, rng, tmp_path, mode):
 
 
 # --------------------------------------------------------------------------------------
+# Bad input is never hidden: the same behaviour in eager mode, torch.export and ONNX (no
+# check depends on the data, so an exported graph drops none)
+# --------------------------------------------------------------------------------------
+
+
+def _bad_rows(torch, n_features):
+    """A batch with good rows 0, 2 and 5, a NaN row, a +inf row and a -inf row."""
+    x = torch.randn(6, n_features)
+    x[1, 2] = float("nan")
+    x[3, 0] = float("inf")
+    x[4, n_features - 1] = -float("inf")
+    return x
+
+
+def _check_bad_rows(out, reference):
+    # regression: a NaN or inf row gave an all-zero feature row (with a head: a confident
+    # prediction); it now gives NaN everywhere, and the other rows are untouched
+    out = np.asarray(out)
+    assert np.all(np.isnan(out[[1, 3, 4]]))
+    np.testing.assert_allclose(out[[0, 2, 5]], reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["exact", "feedforward"])
+@pytest.mark.parametrize("head", [None, 3])
+def test_non_finite_rows_give_nan_rows(torch, rng, mode, head):
+    specs = make_stack(rng)
+    pre = PreprocessingSpec(mean=rng.normal(size=10))
+    net = build_torch_module(specs, mode=mode, preprocessing=pre, n_classes=head, n_iter=30)
+    x = _bad_rows(torch, 10)
+    with torch.no_grad():
+        _check_bad_rows(net(x), net(x[[0, 2, 5]]))
+        if mode == "exact":
+            codes = net.layers[0].codes(net.preprocessing(x))
+            assert np.all(np.isnan(codes[[1, 3, 4]].numpy()))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["exact", "feedforward"])
+def test_bad_input_behaves_alike_under_torch_export(torch, rng, mode):
+    net = _small_net(rng, mode)
+    ep = torch.export.export(net, (torch.randn(3, 6),),
+                             dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    x = _bad_rows(torch, 6)
+    _check_bad_rows(ep.module()(x).detach(), net(x[[0, 2, 5]]).detach())
+    assert tuple(ep.module()(x[:0]).shape) == (0, 3)
+    big = x[[0, 2, 5]] * 1e30
+    np.testing.assert_allclose(ep.module()(big).detach(), net(big).detach(), rtol=1e-5)
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside torch.onnx's exporter
+@pytest.mark.parametrize("mode", ["exact", "feedforward"])
+def test_bad_input_behaves_alike_in_onnxruntime(torch, rng, tmp_path, mode):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    net = _small_net(rng, mode)
+    path = tmp_path / f"{mode}.onnx"
+    torch.onnx.export(
+        net, (torch.randn(3, 6),), str(path), input_names=["x"], output_names=["y"],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, verbose=False,
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _bad_rows(torch, 6)
+    (got,) = session.run(None, {"x": x.numpy()})
+    _check_bad_rows(got, net(x[[0, 2, 5]]).detach())
+    # regression: an empty batch crashed ("cannot reshape tensor of 0 elements")
+    (empty,) = session.run(None, {"x": x[:0].numpy()})
+    assert empty.shape == (0, 3)
+    big = (x[[0, 2, 5]] * 1e30).numpy()
+    np.testing.assert_allclose(session.run(None, {"x": big})[0],
+                               net(torch.from_numpy(big)).detach(), rtol=1e-4)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["exact", "feedforward"])
+@pytest.mark.parametrize("scale", [1e-35, 1e-30, 1e-20, 1e20, 1e30, 1e35])
+def test_float32_rows_far_from_unit_scale(torch, rng, mode, scale):
+    # regression: finite float32 rows above ~1e19 gave zeros (squares overflowed). Coding is
+    # homogeneous: with every penalty scaled like the data, the outputs scale alike.
+    specs = make_stack(rng)
+    scaled = [LayerSpec(s.components, alpha=s.alpha * scale, group_size=s.group_size,
+                        positive=s.positive, pooling=s.pooling) for s in specs]
+    x = torch.randn(7, 10)
+    unit = build_torch_module(specs, mode=mode, n_iter=50)
+    net = build_torch_module(scaled, mode=mode, n_iter=50)
+    if mode == "feedforward":  # same learnable thresholds, scaled
+        for a, b in zip(net.layers, unit.layers):
+            with torch.no_grad():  # the inverse of softplus, written to stay finite
+                v = b.threshold.double() * scale
+                a.threshold_param.copy_(v + torch.log(-torch.expm1(-v)))
+    with torch.no_grad():
+        expected = unit(x).double().numpy()
+        out = net(x * scale).double().numpy() / scale
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, expected, atol=1e-4 * np.abs(expected).max())
+    if mode == "exact" and 1e-30 <= scale <= 1e30:  # against the float64 NumPy reference
+        ref = reference_forward(x.double().numpy() * scale, scaled, n_iter=50) / scale
+        np.testing.assert_allclose(out, ref, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["exact", "feedforward"])
+def test_input_dtype_and_shape(torch, rng, mode):
+    net = _small_net(rng, mode)
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        out = net(x)
+        # regression: float16 gave all zeros; other dtypes are cast to the network's too
+        np.testing.assert_allclose(net(x.half()), net(x.half().float()), rtol=1e-6)
+        np.testing.assert_array_equal(net(x.double()), out)
+        np.testing.assert_array_equal(net(torch.arange(12).reshape(2, 6)),
+                                      net(torch.arange(12.0).reshape(2, 6)))
+        # regression: a 3-d input gave a wrongly shaped result in exact mode; leading
+        # dimensions are batch dimensions, as in nn.Linear
+        np.testing.assert_allclose(net(x.reshape(2, 2, 6)), out.reshape(2, 2, 3),
+                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(net(x[0]), out[0], rtol=1e-6, atol=1e-7)
+        # regression: an empty batch crashed
+        assert tuple(net(x[:0]).shape) == (0, 3)
+        assert tuple(net(x[:0].reshape(0, 5, 6)).shape) == (0, 5, 3)
+        assert net(x).dtype == torch.float32
+
+
+# --------------------------------------------------------------------------------------
 # Equivalence with the estimator (once the core layer is available)
 # --------------------------------------------------------------------------------------
 

@@ -11,9 +11,19 @@ Design rules, so that the modules train, move across devices and export
   saved in ``state_dict()``;
 - masks are applied in ``forward`` (``torch.where(mask, weight, 0)``), so the gradient of
   a pruned weight is exactly zero and pruned connections stay pruned under training;
-- groups are contiguous blocks of units, handled by a reshape to
-  ``(batch, n_groups, group_size)``; there is no NumPy and no data-dependent Python
-  branching in any ``forward``.
+- groups are contiguous blocks of units, handled by splitting the last dimension into
+  ``(n_groups, group_size)``; there is no NumPy and no data-dependent Python branching in
+  any ``forward``.
+
+Bad input is never hidden, and is treated the same in eager mode, under
+``torch.export`` and in ONNX runtimes (no check depends on the data, so none is dropped
+by an exported graph): a row holding NaN or infinity gives a row of NaN outputs (other
+rows are unaffected); each row is coded divided by its own scale (coding is homogeneous:
+``codes(s x; alpha) = s codes(x; alpha / s)``), so that no square over- or underflows
+(float32 rows up to ~1e35 give the results of unit-scale ones); the input is cast to the
+network's dtype (float16 data are promoted); any number of leading batch dimensions is
+accepted, like ``nn.Linear`` -- ``(*, n_features) -> (*, n_outputs)``, an empty batch
+included.
 """
 
 import math
@@ -36,22 +46,38 @@ __all__ = [
 
 
 def _safe_sqrt(s):
-    """``sqrt(s)`` for ``s >= 0`` whose gradient at ``s = 0`` is 0 instead of inf/NaN."""
+    """``sqrt(s)`` for ``s >= 0`` whose gradient at ``s = 0`` is 0 instead of inf/NaN.
+
+    NaN stays NaN (``s * 0``): a NaN input must come out as NaN, not as a zero norm.
+    """
     positive = s > 0
     # The double where keeps the untaken branch away from sqrt(0), whose gradient is inf
     # and would turn into NaN after multiplication by zero in the backward pass.
-    return torch.where(positive, torch.sqrt(torch.where(positive, s, torch.ones_like(s))), 0.0)
+    return torch.where(positive, torch.sqrt(torch.where(positive, s, torch.ones_like(s))),
+                       s * 0.0)
 
 
 def _group_blocks(v, group_size):
-    # Contiguous groups -> (batch, n_groups, group_size); -1 keeps the batch dim symbolic.
-    return v.reshape(v.shape[0], -1, group_size)
+    # Contiguous groups: the last dimension split into (n_groups, group_size), whatever
+    # the leading (batch) dimensions -- and their size, 0 included.
+    return v.unflatten(-1, (-1, group_size))
 
 
 def _group_norms(blocks, keepdim=False):
-    """L2 norm of every group of ``blocks`` (batch, n_groups, group_size): the one torch
-    definition, shared by the prox and the pooling (NumPy's is ``_groups.group_norms``)."""
+    """L2 norm of every group of ``blocks`` (..., n_groups, group_size): the one torch
+    definition, shared by the prox and the pooling (NumPy's is ``_groups.group_norms``).
+
+    The squares are formed in the blocks' dtype: the layers below call it on codes of
+    rows divided by their scale (:func:`_row_scale`), so they neither over- nor underflow.
+    """
     return _safe_sqrt((blocks * blocks).sum(dim=-1, keepdim=keepdim))
+
+
+def _row_scale(v):
+    """The largest absolute value of each row of ``v`` (1 for an all-zero row), shape
+    ``(*, 1)``; NaN for a row holding NaN, so that NaN is passed on."""
+    scale = v.abs().amax(dim=-1, keepdim=True)
+    return torch.where(scale > 0, scale, torch.ones_like(scale)) + scale * 0.0
 
 
 class MaskedLinear(nn.Module):
@@ -117,7 +143,9 @@ class GroupSoftThreshold(nn.Module):
     """Group soft-threshold: the prox of ``threshold * sum_g ||v_g||_2`` (+ ``v >= 0``).
 
     ``forward(v, threshold)`` shrinks each contiguous group of ``group_size`` units by
-    ``threshold`` in L2 norm; ``threshold`` is a scalar tensor or one value per group.
+    ``threshold`` in L2 norm; ``threshold`` is a scalar tensor, one value per group, or
+    any shape broadcastable to ``v``'s leading dimensions and groups ``(*, n_groups)``
+    (e.g. one value per row, ``(batch, 1)``).
     With ``positive=True`` the input is first clipped at zero (the prox of the norm plus
     the non-negativity constraint).
 
@@ -140,7 +168,7 @@ class GroupSoftThreshold(nn.Module):
             v = torch.relu(v)
         blocks = _group_blocks(v, self.group_size)
         norms = _group_norms(blocks, keepdim=True)
-        threshold = threshold.reshape(-1, 1) if threshold.dim() else threshold
+        threshold = threshold.unsqueeze(-1) if threshold.dim() else threshold
         shrunk = torch.relu(norms - threshold)
         scale = shrunk / torch.where(norms > threshold, norms, torch.ones_like(norms))
         return (blocks * scale).reshape(v.shape)
@@ -254,12 +282,22 @@ class UnrolledProxLayer(_StructuredLayer):
         return torch.where(self.mask, self.weight, 0.0)
 
     def codes(self, x):
-        """Raw codes after ``n_iter`` FISTA iterations, shape (batch, n_components)."""
+        """Raw codes after ``n_iter`` FISTA iterations, shape (*, n_components)."""
+        codes, scale = self._scaled_codes(x)
+        return codes * scale
+
+    def _scaled_codes(self, x):
+        """Codes of each row divided by its scale ``s`` (the largest of ``|x D^T|``), with
+        the penalty ``alpha / s``, and ``s``: the codes of ``x`` are ``s`` times them.
+        Every iterate is scaled alike, so this is the same algorithm, in numbers of order
+        one whatever the scale of the rows."""
         D = self.dictionary()
         C = x @ D.T
         G = D @ D.T
+        scale = _row_scale(C)
+        C = C / scale
         step = self.step
-        threshold = self.alpha * step
+        threshold = self.alpha * step / scale
         a = torch.zeros_like(C)
         y = a
         if not self.restart:  # static configuration
@@ -267,23 +305,25 @@ class UnrolledProxLayer(_StructuredLayer):
                 a_next = self.prox(y - (y @ G - C) * step, threshold)
                 y = a_next + beta * (a_next - a)
                 a = a_next
-            return a
+            return a, scale
         # Per-row momentum state; the restart is a torch.where, not a Python branch.
-        t = torch.ones_like(C[:, :1])
+        t = torch.ones_like(C[..., :1])
         for _ in range(self.n_iter):
             a_next = self.prox(y - (y @ G - C) * step, threshold)
             t_next = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
             beta = (t - 1.0) / t_next
-            reset = ((y - a_next) * (a_next - a)).sum(dim=1, keepdim=True) > 0
+            reset = ((y - a_next) * (a_next - a)).sum(dim=-1, keepdim=True) > 0
             beta = torch.where(reset, 0.0, beta)
             t = torch.where(reset, 1.0, t_next)
             y = a_next + beta * (a_next - a)
             a = a_next
-        return a
+        return a, scale
 
     def forward(self, x):
-        """The pooled outputs: FISTA codes of ``x``, then the group pooling."""
-        return self.pool(self.codes(x))
+        """The pooled outputs: FISTA codes of ``x``, then the group pooling (pooling is
+        homogeneous: the scaled codes are pooled, then scaled back)."""
+        codes, scale = self._scaled_codes(x)
+        return self.pool(codes) * scale
 
     @torch.no_grad()
     def refresh_step_(self):
@@ -344,12 +384,20 @@ class FeedforwardLayer(_StructuredLayer):
         return F.softplus(self.threshold_param)
 
     def codes(self, x):
-        """Codes before pooling, shape (batch, n_components)."""
-        return self.prox(self.linear(x), self.threshold)
+        """Codes before pooling, shape (*, n_components)."""
+        codes, scale = self._scaled_codes(x)
+        return codes * scale
+
+    def _scaled_codes(self, x):
+        # each row divided by its scale s, the thresholds by s too (see UnrolledProxLayer)
+        v = self.linear(x)
+        scale = _row_scale(v)
+        return self.prox(v / scale, self.threshold / scale), scale
 
     def forward(self, x):
         """The pooled outputs: thresholded masked linear map of ``x``, then the pooling."""
-        return self.pool(self.codes(x))
+        codes, scale = self._scaled_codes(x)
+        return self.pool(codes) * scale
 
     def extra_repr(self):
         return (
@@ -405,7 +453,12 @@ class StructuredNet(nn.Module):
         self.n_features_out = head.out_features if head is not None else last.out_features
 
     def features(self, x):
-        """Output of the last structured layer (before the head)."""
+        """Output of the last structured layer (before the head).
+
+        ``x`` of shape ``(*, n_features_in)`` is first cast to the network's dtype.
+        """
+        # static (the parameters' dtype): float16 or integer inputs are promoted
+        x = x.to(next(p.dtype for p in self.parameters() if p.is_floating_point()))
         x = self.preprocessing(x)
         for layer in self.layers:
             x = layer(x)
