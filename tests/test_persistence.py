@@ -195,3 +195,26 @@ def test_joblib_model_transforms_in_another_process_without_numba_cache(
     out = np.load(tmp_path / "out.npz")
     for name, model in models.items():
         assert_array_equal(out[name], model.transform(X), err_msg=name)
+
+
+def test_the_package_never_loads_a_model_file_by_itself():
+    # the trust model of doc/guarantees.rst: loading a pickle runs code, so nothing in the
+    # package loads pickles (np.load only with allow_pickle=False, torch.load only with
+    # weights_only=True); users load the models they trust
+    import ast
+    from pathlib import Path
+
+    import sklearn_structlearn
+
+    for path in Path(sklearn_structlearn.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            name = f"{getattr(owner, 'id', '?')}.{node.func.attr}"
+            keywords = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+            assert name not in ("pickle.load", "pickle.loads", "joblib.load"), (path, name)
+            if name == "np.load":
+                assert keywords.get("allow_pickle") is False, (path, node.lineno)
+            if name == "torch.load":
+                assert keywords.get("weights_only") is True, (path, node.lineno)

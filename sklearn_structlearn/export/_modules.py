@@ -282,7 +282,7 @@ class UnrolledProxLayer(_StructuredLayer):
         return torch.where(self.mask, self.weight, 0.0)
 
     def codes(self, x):
-        """Raw codes after ``n_iter`` FISTA iterations, shape (*, n_components)."""
+        """Raw codes after ``n_iter`` FISTA iterations, shape ``(*, n_components)``."""
         codes, scale = self._scaled_codes(x)
         return codes * scale
 
@@ -384,7 +384,7 @@ class FeedforwardLayer(_StructuredLayer):
         return F.softplus(self.threshold_param)
 
     def codes(self, x):
-        """Codes before pooling, shape (*, n_components)."""
+        """Codes before pooling, shape ``(*, n_components)``."""
         codes, scale = self._scaled_codes(x)
         return codes * scale
 
