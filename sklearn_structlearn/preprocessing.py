@@ -18,6 +18,11 @@ from ._validation import check_magnitude, check_memory, check_numeric_dtype
 __all__ = ["Preprocessor"]
 
 
+#: ``"standardize"`` adds this fraction of the median variance to every variance before
+#: dividing by its square root (see :class:`Preprocessor`).
+STANDARDIZE_FLOOR = 0.01
+
+
 def check_preprocessing_memory(method, n_features):
     """Refuse, before any work, a ZCA map that cannot be computed in this machine's memory:
     the covariance, its eigenvectors and the whitening matrix are ``n_features^2`` float64
@@ -29,10 +34,6 @@ def check_preprocessing_memory(method, n_features):
             "covariance, its eigenvectors and the whitening matrix)",
             "use preprocessing='standardize', which keeps one variance per feature.",
         )
-
-#: ``"standardize"`` adds this fraction of the median variance to every variance before
-#: dividing by its square root (see :class:`Preprocessor`).
-STANDARDIZE_FLOOR = 0.01
 
 
 class Preprocessor(TransformerMixin, BaseEstimator):
