@@ -20,7 +20,7 @@ from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._solvers._encode import solve_codes
 from ._sparse import ACCEPT_SPARSE, as_rows, row_sqnorms
 from ._threads import thread_limits
-from ._validation import check_encode_arrays, check_numeric_dtype
+from ._validation import check_encode_arrays, check_memory, check_numeric_dtype, format_bytes
 from .exceptions import ZeroCodesWarning
 from .objective import alpha_max
 
@@ -83,6 +83,13 @@ def _check_encode_data(X, dictionary, group_size, positive, init):
     """The arrays of a code problem: X (CSR if sparse), dictionary, init of matching shape."""
     X, dictionary = check_encode_arrays(X, dictionary, group_size=group_size,
                                         accept_sparse=ACCEPT_SPARSE)
+    n_atoms = dictionary.shape[0]
+    gram = 8 * n_atoms**2  # the solver's Gram matrix, float64
+    check_memory(gram + 2 * X.shape[0] * n_atoms * X.dtype.itemsize,
+                 f"a dictionary of {n_atoms} atoms (its Gram matrix alone is "
+                 f"{format_bytes(gram)}; the correlations and codes of {X.shape[0]} rows "
+                 "beside it)",
+                 "code on fewer atoms, or fewer rows at a time.")
     X = as_rows(X)
     if init is not None:
         check_numeric_dtype(init, "init")

@@ -274,6 +274,14 @@ def test_huge_n_components_is_refused_before_any_work(no_heavy_work):
         DeepStructureLearner(max_depth=2, n_components=[8, 10**6]).fit_stream([X, X])
 
 
+def test_huge_dictionary_is_refused_before_any_work(no_heavy_work):
+    # 10**6 atoms of one feature: an 8 MB dictionary whose Gram matrix is 7.3 TiB
+    atoms = np.ones((10**6, 1))
+    with pytest.raises(ValueError, match=r"a dictionary of 1000000 atoms \(its Gram matrix "
+                                         r"alone is 7\.3 TiB.*needs at least"):
+        group_sparse_encode(X[:, :1], atoms, alpha=1.0)
+
+
 def test_huge_n_held_is_refused_before_any_work(no_heavy_work):
     with pytest.raises(ValueError, match=r"fit_stream\(n_held=1000000000000\): a held sample "
                                          r"of 1000000000000 rows x 16 features \(float64\) "
