@@ -128,6 +128,20 @@ def _group_labels(input_groups):
     return labels
 
 
+def _labels_by_equality(labels):
+    """Group ids of ``labels`` in order of first appearance (labels need not be sortable)."""
+    index = {}
+    for position, label in enumerate(labels):
+        try:
+            index.setdefault(label, len(index))
+        except TypeError:  # unhashable
+            raise TypeError(
+                f"input_groups labels must be ints or strings, got {label!r} of type "
+                f"{type(label).__name__} at position {position}."
+            ) from None
+    return np.array([index[label] for label in labels], dtype=np.int64)
+
+
 def input_group_pointers(input_groups, n_features):
     """Turn per-input group labels into (order, ptr) for the dictionary kernel.
 
@@ -147,23 +161,16 @@ def input_group_pointers(input_groups, n_features):
         # np.unique would make NaN one more group: a missing label is a bug upstream
         raise ValueError("input_groups must hold finite labels (ints or strings), got NaN or inf.")
     if labels.dtype.kind == "O":
-        # labels of mixed types (1 and "a"): grouped by equality, in order of appearance
-        # (they cannot be sorted); a missing label (None, NaN) is a bug upstream
-        index = {}
         for position, label in enumerate(labels):
             if label is None or (isinstance(label, float) and not np.isfinite(label)):
-                raise ValueError(
+                raise ValueError(  # a missing label is a bug upstream
                     f"input_groups must hold a label for every input, got {label!r} at "
                     f"position {position}."
                 )
-            try:
-                index.setdefault(label, len(index))
-            except TypeError:  # unhashable
-                raise TypeError(
-                    f"input_groups labels must be ints or strings, got {label!r} of type "
-                    f"{type(label).__name__} at position {position}."
-                ) from None
-        inverse = np.array([index[label] for label in labels], dtype=np.int64)
+        try:
+            _, inverse = np.unique(labels, return_inverse=True)
+        except TypeError:  # labels that cannot be sorted (1 and "a"): grouped by equality
+            inverse = _labels_by_equality(labels)
     else:
         _, inverse = np.unique(labels, return_inverse=True)
     order = np.argsort(inverse, kind="stable").astype(np.int64)
