@@ -143,6 +143,24 @@ def test_module_is_the_whole_network(fitted, digits):
         id(p) for p in fitted.net_.module_.parameters()}
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # raised inside torch.onnx's exporter
+def test_module_exports_to_onnx(small, tmp_path):
+    # the trained network (float64 input stage included) deploys as one ONNX graph
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    X_train, X_test, y_train, _ = small
+    clf = StructuredNetClassifier(tiny_learner(), **TINY, random_state=0).fit(X_train, y_train)
+    path = tmp_path / "classifier.onnx"
+    torch.onnx.export(clf.module_, (torch.from_numpy(X_test[:3]),), str(path),
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_shapes=({0: torch.export.Dim("batch")},))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"x": X_test})
+    proba = torch.from_numpy(logits).double().softmax(dim=1).numpy()
+    np.testing.assert_allclose(proba, clf.predict_proba(X_test), atol=1e-5)
+
+
 def test_masks_survive_training(fitted):
     learner = fitted.structure_learner_
     linears = [layer.linear for layer in fitted.net_.module_.layers]
