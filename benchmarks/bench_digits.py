@@ -10,7 +10,7 @@ models are fitted on the same training rows, with every thread pool pinned to
   defaults (Adam, learning rate 1e-3, up to 200 epochs, stops when the training loss
   stalls);
 - ``skorch MLP``: a plain 64-100-10 ReLU network trained by skorch exactly as the
-  structured one (Adam, learning rate 1e-2, batches of 128, 10% validation split,
+  structured one (Adam, learning rate 3e-3, batches of 128, 10% validation split,
   early stopping on the validation loss with patience 10 and relative tolerance 1e-2,
   best weights restored, up to 200 epochs), seeded by ``seed``.
 
@@ -60,7 +60,7 @@ def skorch_mlp(torch, seed):
     module = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
                                  torch.nn.Linear(100, 10))
     return NeuralNetClassifier(
-        module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-2,
+        module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=3e-3,
         batch_size=128, max_epochs=200, iterator_train__shuffle=True,
         train_split=ValidSplit(0.1, stratified=True, random_state=seed),
         callbacks=[EarlyStopping(monitor="valid_loss", patience=10, threshold=1e-2,

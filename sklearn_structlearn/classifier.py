@@ -7,7 +7,7 @@
    masks, pooling groups, depth -- and its initial weights from ``X`` alone (no labels);
 2. the structure is exported with ``to_torch(mode="feedforward", n_classes=...)`` (masked
    linear layers, learnable group thresholds, group pooling, a linear head) and trained
-   with the labels by skorch's :class:`~skorch.classifier.NeuralNetClassifier`, so that
+   with the labels by skorch's ``NeuralNetClassifier``, so that
    ``device``, callbacks, ``history_``, ``warm_start`` and ``partial_fit`` behave as a
    skorch user expects.
 
@@ -144,7 +144,7 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
        masked linear layers initialised with the dictionaries, a learnable threshold
        per group, group pooling, a linear head (optionally preceded by batch
        normalisation and dropout) -- and trained end to end with cross-entropy by
-       skorch's :class:`~skorch.classifier.NeuralNetClassifier` (``net_``). The
+       skorch's ``NeuralNetClassifier`` (``net_``). The
        connectivity masks are applied in the forward pass, so pruned connections stay
        exactly zero. A stratified ``validation_fraction`` of the training data is held
        out; training stops after ``n_iter_no_change`` epochs without a relative
@@ -175,8 +175,10 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or torch optimizer class, \
             default="adam"
         Optimizer of the supervised stage; ``"sgd"`` has Nesterov momentum 0.9.
-    learning_rate : float, default=1e-2
-        Step size of the optimizer.
+    learning_rate : float, default=3e-3
+        Step size of the optimizer. On the digits 1e-2 converged in half the epochs to
+        the same accuracy, but on Fashion-MNIST it was a point less accurate than 3e-3
+        and 1e-3 (6,000 training images).
     encoder_learning_rate : float, default=None
         Step size of the structured layers (masked weights, biases, thresholds);
         ``None`` uses ``learning_rate``. A smaller value keeps the encoder closer to
@@ -345,7 +347,7 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
         *,
         max_structure_samples=None,
         optimizer="adam",
-        learning_rate=1e-2,
+        learning_rate=3e-3,
         encoder_learning_rate=None,
         weight_decay=0.0,
         batch_size=128,
