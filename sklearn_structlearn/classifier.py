@@ -723,7 +723,10 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
             lr=float(self.learning_rate),
             max_epochs=int(self.max_epochs),
             batch_size=int(self.batch_size),
+            dataset=parts.BatchDataset,
             iterator_train__shuffle=True,
+            iterator_train__collate_fn=parts.whole_batch,
+            iterator_valid__collate_fn=parts.whole_batch,
             iterator_valid__batch_size=int(self.predict_batch_size),
             train_split=None,
             classes=list(range(n_classes)),
@@ -735,7 +738,6 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
     def _configure(self, net, parts, *, valid, early_stopping=True):
         """Set the validation data, the callbacks and the budget of the next training."""
         from skorch.callbacks import EarlyStopping
-        from skorch.dataset import Dataset
         from skorch.helper import predefined_split
 
         callbacks = [("finite_loss", parts.FiniteTrainLoss())]
@@ -750,7 +752,8 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
         callbacks += copy.deepcopy(list(self.callbacks or []))
         train_split = None
         if valid is not None:
-            train_split = predefined_split(Dataset(valid[0], np.asarray(valid[1], np.int64)))
+            train_split = predefined_split(
+                parts.BatchDataset(valid[0], np.asarray(valid[1], np.int64)))
         net.set_params(train_split=train_split, max_epochs=int(self.max_epochs),
                        verbose=int(self.verbose))
         # (not through set_params, which re-initialises the old callbacks first)

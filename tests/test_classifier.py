@@ -199,7 +199,7 @@ def test_predict_batch_size_does_not_change_results(fitted, digits):
 
 
 # ------------------------------------------------------------------ scale (issue 16, #8)
-SCALED = dict(TINY, max_epochs=30, random_state=0)
+SCALED = dict(TINY, max_epochs=30, learning_rate=1e-2, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +321,8 @@ def test_warm_start_continues_the_same_network(small):
 
 def test_partial_fit(small):
     X_train, X_test, y_train, y_test = small
-    clf = StructuredNetClassifier(tiny_learner(), **TINY, batch_size=32, random_state=0)
+    clf = StructuredNetClassifier(tiny_learner(), **TINY, batch_size=32, learning_rate=1e-2,
+                                  random_state=0)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         clf.partial_fit(X_train, y_train)
     assert not hasattr(clf, "classes_")

@@ -89,6 +89,23 @@ def test_learn_digits_writes_summary_model_and_pictures(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]
 
 
+@pytest.mark.fashion
+def test_fashion_mnist_is_images(tmp_path, capsys):
+    from sklearn_structlearn.datasets import fashion_mnist_available
+
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+    out = tmp_path / "fashion"
+    status, printed, err = run(["learn", "--data", "fashion-mnist", "--out", str(out),
+                                "--n-samples", "200", "--max-depth", "1", "--n-components",
+                                "16", "--max-iter", "2", "--preprocessing", "standardize",
+                                "-q"], capsys)
+    assert status == 0, err
+    assert printed.startswith("data: Fashion-MNIST, 200 training images of 28x28")
+    assert joblib.load(out / "model.joblib").image_shape_ == (28, 28, 1)
+    assert (out / "receptive_fields_layer1.png").exists()
+
+
 def test_npy_images_infer_their_shape(tmp_path, capsys):
     images = np.random.RandomState(0).rand(120, 6, 6).astype(np.float32)
     np.save(tmp_path / "images.npy", images)
