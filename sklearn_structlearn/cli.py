@@ -595,7 +595,6 @@ class _OutputFolder:
         self.overwrite = overwrite
         self.staging = None
         self.created_parents = []
-        self.replaces = False
 
     def check(self):
         out = self.out
@@ -616,7 +615,6 @@ class _OutputFolder:
                         f"--out {out} already holds a run ({', '.join(e.name for e in entries[:3])}"
                         f"{', ...' if len(entries) > 3 else ''}); pass --overwrite to replace "
                         "it, or choose another folder")
-                self.replaces = True
         ancestor = out.absolute().parent
         while not ancestor.exists():
             if ancestor.is_symlink():  # a dangling link on the way
