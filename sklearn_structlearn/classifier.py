@@ -284,11 +284,11 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    The defaults train to convergence on the 8x8 digits: 97.6-98.9% test accuracy
-    (mean 98.2%; 75/25 splits, ``random_state`` 0-4) in about 8 s of CPU time on one
-    core, 60% of it learning the structure, where ``MLPClassifier(100)`` gets
-    97.3-98.0% (mean 97.8%) in the same run (``benchmarks/bench_digits.py``,
-    ``benchmarks/RESULTS.md``). A ``ConvergenceWarning`` says when the best epoch was
+    The defaults train to convergence on the 8x8 digits: 97.1-98.9% test accuracy
+    (mean 98.0-98.2%; 75/25 splits, ``random_state`` 0-4, two versions of the
+    structure learner) in about 8 s of CPU time on one core, 60% of it learning the
+    structure, where ``MLPClassifier(100)`` gets 97.3-98.0% (mean 97.8%) in the same
+    run (``benchmarks/bench_digits.py``, ``benchmarks/RESULTS.md``). A ``ConvergenceWarning`` says when the best epoch was
     the last one (the monitored loss was still improving): raise ``max_epochs`` or
     ``learning_rate``.
 
