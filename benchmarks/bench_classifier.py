@@ -16,11 +16,12 @@ on the same Fashion-MNIST training subset and with exactly the same supervised b
 - ``cnn``: 2 conv layers (32 and 64 channels, 3x3, padding 1), ReLU and 2x2 max-pool
   after each, then a linear head; inputs standardised.
 
-All four are trained by the same function
-(``sklearn_structlearn.classifier._train_torch_module``): Adam, same learning rate,
-batch size, epoch budget, the same validation split (early stopping and best-epoch
-selection on validation accuracy), torch threads pinned (``--threads``). Test accuracy
-is on the 10,000 official test images.
+All four are trained by the same skorch configuration, the one
+:class:`~sklearn_structlearn.StructuredNetClassifier` builds for its own network
+(``_make_net`` / ``_configure`` / ``_train``): Adam, same learning rate, batch size,
+epoch budget, the same validation split (early stopping on the validation loss, best
+weights restored), torch threads pinned (``--threads``). Test accuracy is on the 10,000
+official test images.
 
 Run::
 
@@ -67,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--n-iter-no-change", type=int, default=5)
+    p.add_argument("--tol", type=float, default=1e-2,
+                   help="relative decrease of the validation loss counted as an improvement")
     p.add_argument("--threads", type=int, default=2, help="torch / BLAS / numba threads")
     p.add_argument("--seed", type=int, default=0)
     # structure learner
@@ -163,22 +166,23 @@ def count_parameters(module, nonzero=False):
 # Runs
 # ---------------------------------------------------------------------------------------
 
-def train_peer(torch, name, module, X_tr, y_tr, X_val, y_val, X_test, y_test, args, seed):
-    from sklearn_structlearn.classifier import _batched_logits, _train_torch_module
+def train_peer(torch, name, module, X_tr, y_tr, X_val, y_val, X_test, y_test, clf, seed):
+    """Train ``module`` exactly as ``clf`` trains its own network (same skorch set-up)."""
+    from sklearn_structlearn.classifier import _import_torch
 
-    def t(a, dtype=torch.float32):
-        return torch.as_tensor(np.ascontiguousarray(a)).to(dtype)
+    _, parts = _import_torch()
 
-    generator = torch.Generator().manual_seed(seed + 1)
+    def f32(a):
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    net = clf._make_net(module, 10, parts, torch)
+    clf._configure(net, parts, valid=(f32(X_val), np.asarray(y_val, dtype=np.int64)))
     w0, c0 = time.perf_counter(), time.process_time()
-    history, best_epoch = _train_torch_module(
-        module, t(X_tr), t(y_tr, torch.int64), t(X_val), t(y_val, torch.int64),
-        max_epochs=args.max_epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, n_iter_no_change=args.n_iter_no_change,
-        generator=generator, verbose=args.verbose, name=name,
-    )
+    n_epochs = clf._train(net, torch, None, seed, f32(X_tr), np.asarray(y_tr, np.int64),
+                          epochs=None)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    logits = _batched_logits(torch, module, t(X_test))
+    with torch.no_grad():
+        logits = net.module_.eval()(torch.from_numpy(f32(X_test)))
     accuracy = float((logits.argmax(dim=1).numpy() == y_test).mean())
     return {
         "model": name,
@@ -189,18 +193,23 @@ def train_peer(torch, name, module, X_tr, y_tr, X_val, y_val, X_test, y_test, ar
         "structure_cpu": None,
         "train_wall": wall,
         "train_cpu": cpu,
-        "epochs": len(history["train_loss"]),
-        "best_epoch": best_epoch,
-        "best_val_accuracy": max(history["val_accuracy"]),
-        "history": history,
+        "epochs": n_epochs,
+        "best_epoch": dict(net.callbacks_)["early_stopping"].best_epoch_,
+        "best_val_accuracy": max(net.history[:, "valid_acc"]),
+        "history": _epochs(net.history),
     }
+
+
+def _epochs(history):
+    """skorch's history without the per-batch records (JSON-friendly)."""
+    return [{k: v for k, v in row.items() if k != "batches"} for row in history]
 
 
 def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from sklearn_structlearn.classifier import StructuredNetClassifier
+    from sklearn_structlearn import DeepStructureLearner, StructuredNetClassifier
     from sklearn_structlearn.datasets import fashion_mnist_available, load_fashion_mnist
 
     if not fashion_mnist_available(args.data):
@@ -227,18 +236,19 @@ def main(argv=None):
     try:
         with pinned_threads(args.threads), warnings.catch_warnings():
             warnings.simplefilter("ignore", category=Warning)
-            clf = StructuredNetClassifier(
+            learner = DeepStructureLearner(
                 max_depth=args.max_depth, n_components=args.n_components,
                 group_size=args.group_size, connectivity_alpha=args.connectivity_alpha,
                 preprocessing=args.preprocessing, image_shape=(28, 28),
-                structure_params={"max_iter": args.structure_max_iter},
-                max_structure_samples=args.max_structure_samples,
+                max_iter=args.structure_max_iter)
+            clf = StructuredNetClassifier(
+                learner, max_structure_samples=args.max_structure_samples,
                 batch_norm=args.batch_norm, dropout=args.dropout,
                 encoder_learning_rate=args.encoder_learning_rate,
                 max_epochs=args.max_epochs, batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 validation_fraction=args.validation_fraction,
-                n_iter_no_change=args.n_iter_no_change, random_state=args.seed,
+                n_iter_no_change=args.n_iter_no_change, tol=args.tol, random_state=args.seed,
                 n_jobs=args.threads, verbose=args.verbose,
             )
             _log("structured: learning the structure, then training ...")
@@ -262,8 +272,8 @@ def main(argv=None):
                     "train_cpu": times["training_cpu"],
                     "epochs": clf.n_epochs_,
                     "best_epoch": clf.best_epoch_,
-                    "best_val_accuracy": max(clf.history_["val_accuracy"]),
-                    "history": clf.history_,
+                    "best_val_accuracy": max(clf.history_[:, "valid_acc"]),
+                    "history": _epochs(clf.history_),
                 })
                 _log(f"structured ({arch}): test accuracy {rows[-1]['test_accuracy']:.4f}")
 
@@ -272,7 +282,7 @@ def main(argv=None):
                 # and the unsupervised initialisation differ.
                 module = make_dense_structured(torch, learner, n_classes,
                                                np.random.default_rng(args.seed))
-                clf._add_head_regularisers(module, n_classes, torch)
+                clf._add_head_regularisers(module, torch)
                 return module
 
             def init(make):
@@ -299,7 +309,7 @@ def main(argv=None):
                 make, prep, desc = peers[name]
                 _log(f"{name}: training ...")
                 row = train_peer(torch, name, init(make), prep(X_tr), y_tr, prep(X_val), y_val,
-                                 prep(X_test), y_test, args, torch_seed)
+                                 prep(X_test), y_test, clf, torch_seed)
                 row["arch"] = desc
                 rows.append(row)
                 _log(f"{name}: test accuracy {row['test_accuracy']:.4f}")

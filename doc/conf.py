@@ -46,6 +46,8 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
+    # gallery pages built in small mode say at their top that they are a quick preview
+    "_preview",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -117,8 +117,9 @@ def learner_lr():
 
 def structured_net():
     model = StructuredNetClassifier(
-        max_depth=1, n_components=N_UNITS, group_size=4, image_shape=shape,
-        structure_params={"max_iter": MAX_ITER}, max_epochs=EPOCHS, random_state=0)
+        DeepStructureLearner(max_depth=1, n_components=N_UNITS, group_size=4,
+                             image_shape=shape, max_iter=MAX_ITER),
+        max_epochs=EPOCHS, random_state=0)
 
     def count(m):
         return m.n_parameters(), m.n_parameters(nonzero=True)

@@ -156,8 +156,10 @@ def plot_entropy_curve(
         Entropy of the input (depth 0) and of the output of each layer, e.g.
         ``DeepStructureLearner.entropies_``.
     n_layers : int, default=None
-        The depth chosen by the depth rule: marked with a vertical line; the
-        depths beyond it (layers tried but not kept) are drawn hollow.
+        The depth chosen by the depth rule: marked with a vertical line. The
+        depths up to it (the input and the kept layers, the last one included)
+        are drawn filled; the depths beyond it (layers tried but not kept) are
+        drawn hollow, joined by a dashed line.
     accuracies : array-like, default=None
         Optional downstream accuracy at depth ``0, 1, ...`` (NaN where
         unknown), drawn on a second y axis.
@@ -202,10 +204,14 @@ def plot_entropy_curve(
     kept = depths if n_layers is None else depths[: n_layers + 1]
     handles = ax.plot(kept, entropies[kept], "o-", color=color, label="output entropy")
     if n_layers is not None and n_layers + 1 < entropies.size:
-        # Continue the curve into the rejected layers, hollow so they read as "tried".
+        # Continue the curve into the rejected layers: a dashed line from the last kept
+        # depth, markers (hollow: "tried, not kept") only on the rejected ones, so the last
+        # kept layer keeps its filled marker.
         rest = depths[n_layers:]
-        handles += ax.plot(rest, entropies[rest], "o--", color=color, markerfacecolor="white",
-                           label="not kept")
+        ax.plot(rest, entropies[rest], "--", color=color)
+        rejected = depths[n_layers + 1:]
+        handles += ax.plot(rejected, entropies[rejected], "o", color=color,
+                           markerfacecolor="white", label="not kept")
     if n_layers is not None:
         handles.append(ax.axvline(n_layers, color="0.4", linestyle=":",
                                   label=f"chosen depth = {n_layers}"))
@@ -228,7 +234,8 @@ def plot_entropy_curve(
     return fig
 
 
-def plot_connectivity(mask, *, max_units=256, group_size=None, title=None):
+def plot_connectivity(mask, *, max_units=256, group_size=None, title=None,
+                      input_names=None):
     """Show a connectivity mask, units by inputs.
 
     Parameters
@@ -242,6 +249,9 @@ def plot_connectivity(mask, *, max_units=256, group_size=None, title=None):
         If given, thin lines separate the pooling groups of units.
     title : str, default=None
         Axes title; by default the shape and density of the mask.
+    input_names : sequence of str, default=None
+        Names of the inputs (e.g. the columns of a table, ``feature_names_in_``),
+        written under their columns.
 
     Returns
     -------
@@ -265,8 +275,15 @@ def plot_connectivity(mask, *, max_units=256, group_size=None, title=None):
     if n_units == 0 or n_inputs == 0:
         raise ValueError(f"mask must have at least one unit and one input; got {mask.shape}.")
     shown = mask[:max_units]
+    if input_names is not None:
+        input_names = [str(name) for name in input_names]
+        if len(input_names) != n_inputs:
+            raise ValueError(
+                f"input_names has {len(input_names)} names for {n_inputs} inputs."
+            )
 
-    fig = Figure(figsize=(6.0, 4.5), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 0.25 * n_inputs) if input_names else 6.0, 4.5),
+                 layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(shown, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     if group_size is not None:
@@ -276,6 +293,8 @@ def plot_connectivity(mask, *, max_units=256, group_size=None, title=None):
             for boundary in range(group_size, shown.shape[0], group_size):
                 ax.axhline(boundary - 0.5, color="C3", linewidth=0.5, alpha=0.6)
     ax.set_xlabel("input")
+    if input_names is not None:
+        ax.set_xticks(np.arange(n_inputs), input_names, rotation=90, fontsize="small")
     ax.set_ylabel("unit")
     if title is None:
         title = f"connectivity: {n_units} units x {n_inputs} inputs, density {mask.mean():.1%}"

@@ -24,7 +24,7 @@ TIERS = [
     {"layer"},
     # the problem's pieces: "auto" penalty rules, the coding problem as a function,
     # preprocessing, the streaming driver, measurements, pictures, export
-    {"penalties", "plotting", "export"},
+    {"penalties", "plotting", "export", "_classifier_torch"},
     {"encoding", "preprocessing", "_streaming", "structure", "entropy", "datasets",
      "export._build"},
     {"objective", "_grouping", "export._modules"},

@@ -120,7 +120,7 @@ def no_heavy_work(monkeypatch):
     monkeypatch.setattr(layer_module, "update_dictionary", _forbidden("the dictionary solver"))
     monkeypatch.setattr(Preprocessor, "fit", _forbidden("the preprocessing fit"))
     monkeypatch.setattr(Preprocessor, "fit_moments", _forbidden("the preprocessing fit"))
-    monkeypatch.setattr(classifier_module, "_train_torch_module",
+    monkeypatch.setattr(classifier_module.StructuredNetClassifier, "_train",
                         _forbidden("the supervised training"))
     monkeypatch.setattr(build_module, "_import_torch", _forbidden("the torch builder"))
 
@@ -612,8 +612,14 @@ def test_learner_transform_bad_data(fitted_learner, no_heavy_work, bad, error, m
 # --------------------------------------------------------------------------- classifier
 NEEDS_TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="needs torch")
-TINY = dict(max_depth=1, n_components=4, group_size=2, max_epochs=2, batch_size=8,
-            structure_params={"max_iter": 2}, random_state=0, n_jobs=1)
+TINY = dict(structure_learner=DeepStructureLearner(max_depth=1, n_components=4, group_size=2,
+                                                  max_iter=2),
+            max_epochs=2, batch_size=8, random_state=0, n_jobs=1)
+
+
+def _learner(**params):
+    return DeepStructureLearner(**{"max_depth": 1, "n_components": 4, "group_size": 2,
+                                   "max_iter": 2, **params})
 
 
 @pytest.mark.parametrize("bad, error, match", BAD_DATA)
@@ -631,21 +637,25 @@ def test_classifier_fit_bad_data(no_heavy_work, bad, error, match):
         ({}, RNG.standard_normal(30), ValueError, r"Unknown label type: continuous"),
         ({}, np.zeros(30), ValueError, r"at least 2 classes"),
         ({}, np.where(Y, np.nan, 0.0), ValueError, r"y contains NaN"),
-        (dict(batch_size=0), Y, ValueError, r"batch_size must be >= 1"),
-        (dict(learning_rate=np.nan), Y, ValueError, r"learning_rate must be finite"),
-        (dict(validation_fraction=-0.1), Y, ValueError, r"validation_fraction must be >= 0"),
-        (dict(n_jobs="a"), Y, TypeError, r"n_jobs must be an int"),
-        (dict(max_structure_samples=1), Y, ValueError, r"max_structure_samples must be >= 2"),
-        (dict(structure_params=[1]), Y, TypeError, r"structure_params must be a dict or None"),
-        (dict(structure_params={"random_state": 1}), Y, ValueError, r"may not set"),
+        (dict(batch_size=0), Y, ValueError, r"'batch_size' parameter .* Got 0"),
+        (dict(learning_rate=np.nan), Y, ValueError, r"'learning_rate' parameter .* Got nan"),
+        (dict(validation_fraction=-0.1), Y, ValueError,
+         r"'validation_fraction' parameter .* Got -0.1"),
+        (dict(n_jobs="a"), Y, TypeError, r"'n_jobs' parameter .* Got 'a'"),
+        (dict(max_structure_samples=1), Y, ValueError,
+         r"'max_structure_samples' parameter .* Got 1"),
+        (dict(structure_params=[1]), Y, TypeError, r"'structure_params' parameter .* Got \[1\]"),
+        (dict(structure_learner="DeepStructureLearner"), Y, TypeError,
+         r"'structure_learner' parameter .* an object implementing 'fit' and 'to_torch'"),
         # checked by the structure learner, which runs after torch is imported
-        pytest.param(dict(max_depth=0), Y, ValueError,
-                     param_error("max_depth", LEARNER, INT_GE.format(1), "0"),
-                     marks=NEEDS_TORCH),
-        pytest.param(dict(image_shape=(3, 3)), Y, ValueError,
+        pytest.param(dict(structure_learner=_learner(max_depth=0)), Y, ValueError,
+                     r"max_depth'? (parameter .*)?must be", marks=NEEDS_TORCH),
+        pytest.param(dict(structure_learner=_learner(image_shape=(3, 3))), Y, ValueError,
                      r"image_shape \(3, 3\) has 9 features", marks=NEEDS_TORCH),
-        pytest.param(dict(group_size=3), Y, ValueError,
+        pytest.param(dict(structure_learner=_learner(group_size=3)), Y, ValueError,
                      r"n_components=4 is not a multiple of group_size=3", marks=NEEDS_TORCH),
+        pytest.param(dict(device="cuda:99"), Y, ValueError, r"device='cuda:99'",
+                     marks=NEEDS_TORCH),
     ],
 )
 def test_classifier_bad_parameters(no_heavy_work, params, y, error, match):
@@ -665,7 +675,7 @@ def test_classifier_predict_bad_data(no_heavy_work, method):
     pytest.importorskip("torch")
     clf = StructuredNetClassifier(**TINY)
     # a "fitted" classifier whose network must never run on bad data
-    clf.classes_, clf.n_features_in_, clf.module_ = np.array([0, 1]), 16, None
+    clf.classes_, clf.n_features_in_, clf.net_ = np.array([0, 1]), 16, None
     for bad, error, match in [(p.values[0], p.values[1], p.values[2]) for p in BAD_DATA]:
         with pytest.raises(error, match=match):
             getattr(clf, method)(bad)
@@ -677,15 +687,17 @@ def test_classifier_predict_bad_data(no_heavy_work, method):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--max-depth", "0"], param_error("max_depth", LEARNER, INT_GE.format(1), "0")),
-        (["--n-components", "5", "--group-size", "2"], r"n_components=5 is not a multiple"),
-        (["--alpha", "nan"], param_error("alpha", LEARNER, PER_LAYER_PENALTY, "nan")),
-        (["--alpha", "-1"], param_error("alpha", LEARNER, PER_LAYER_PENALTY, "-1.0")),
-        (["--n-jobs", "0"], param_error("n_jobs", LEARNER, N_JOBS, "0")),
-        (["--n-samples", "1"], r"--n-samples must be at least 2"),
+        (["--max-depth", "0"], r"argument --max-depth: must be >= 1, got 0"),
+        (["--n-components", "5", "--group-size", "2"],
+         r"--n-components 5 is not a multiple of --group-size 2"),
+        (["--alpha", "nan"], r"argument --alpha: expected 'auto', a finite float >= 0"),
+        (["--alpha", "-1"], r"argument --alpha: expected 'auto', a finite float >= 0"),
+        (["--n-jobs", "0"], r"0 threads has no meaning"),
+        (["--n-samples", "1"], r"argument --n-samples: must be >= 2, got 1"),
         (["--image-shape", "3x3"], r"--image-shape 3x3 has 9 pixels but data.npy has 16"),
-        (["--max-iter", "0"], param_error("max_iter", LEARNER, INT_GE.format(1), "0")),
-        (["--n-components", "8,8", "--max-depth", "3"], r"n_components has 2 per-layer values"),
+        (["--max-iter", "0"], r"argument --max-iter: must be >= 1"),
+        (["--n-components", "8,8", "--max-depth", "3"],
+         r"--n-components has 2 per-layer values but --max-depth is 3"),
     ],
 )
 def test_cli_bad_options(tmp_path, capsys, no_heavy_work, args, match):
@@ -694,7 +706,7 @@ def test_cli_bad_options(tmp_path, capsys, no_heavy_work, args, match):
                        str(tmp_path / "out"), "--no-plots", "-q", *args])
     assert status == 2
     err = capsys.readouterr().err
-    assert err.startswith("sklearn-structlearn: error:")
+    assert err.startswith("sklearn-structlearn: error:") and err.count("\n") == 1
     assert re.search(match, err), err
     assert not (tmp_path / "out").exists()  # nothing written
 
@@ -717,8 +729,9 @@ def test_cli_bad_data_files(tmp_path, capsys, no_heavy_work, data, match):
     assert re.search(match, capsys.readouterr().err)
 
 
-def test_cli_bad_image_shape_syntax_exits_with_usage(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli_main(["learn", "--data", "digits", "--out", str(tmp_path), "--image-shape", "8by8"])
-    assert exc.value.code == 2
-    assert "--image-shape must look like HxW" in capsys.readouterr().err
+def test_cli_bad_image_shape_syntax_exits_with_one_line(tmp_path, capsys):
+    status = cli_main(["learn", "--data", "digits", "--out", str(tmp_path / "out"),
+                       "--image-shape", "8by8"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "argument --image-shape: must look like HxW" in err and err.count("\n") == 1

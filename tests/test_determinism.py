@@ -127,20 +127,19 @@ def test_knn_entropy_is_reproducible(X):
 
 def test_classifier_is_identical_run_to_run(X):
     torch = pytest.importorskip("torch")
-    from sklearn_structlearn import StructuredNetClassifier
+    from sklearn_structlearn import DeepStructureLearner, StructuredNetClassifier
 
     y = load_digits_images()[1][:300]
-    params = dict(max_depth=1, n_components=16, group_size=4, max_epochs=3, batch_size=32,
-                  learning_rate=1e-2, structure_params={"max_iter": 3}, random_state=0,
-                  n_jobs=1)
-    a = StructuredNetClassifier(**params).fit(X, y)
-    b = StructuredNetClassifier(**params).fit(X, y)
+    params = dict(max_epochs=3, batch_size=32, random_state=0, n_jobs=1)
+    learner = DeepStructureLearner(max_depth=1, n_components=16, group_size=4, max_iter=3)
+    a = StructuredNetClassifier(learner, **params).fit(X, y)
+    b = StructuredNetClassifier(learner, **params).fit(X, y)
     assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     state_a, state_b = a.module_.state_dict(), b.module_.state_dict()
     assert state_a.keys() == state_b.keys()
     for key in state_a:
         assert torch.equal(state_a[key], state_b[key]), key
-    assert a.history_["train_loss"] == b.history_["train_loss"]
+    assert a.history_[:, "train_loss"] == b.history_[:, "train_loss"]
 
 
 # --------------------------------------------------------------------------- process to process

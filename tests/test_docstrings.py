@@ -56,9 +56,6 @@ IGNORED_PER_OBJECT = {
     # A frozen dataclass built with ``from_components``: its fields are documented as
     # Attributes, not as constructor Parameters.
     "sklearn_structlearn.structure.LayerStructure": {"PR01"},
-    # Parameters are documented grouped by topic (structure, training, bookkeeping),
-    # not in signature order.
-    "sklearn_structlearn.StructuredNetClassifier": {"PR03"},
 }
 
 

@@ -154,9 +154,10 @@ def test_classifier_round_trip(digits):
     from sklearn_structlearn import StructuredNetClassifier
 
     X, y = digits
-    clf = _fit(StructuredNetClassifier(max_depth=1, n_components=16, group_size=4,
-                                       max_epochs=2, batch_size=32, learning_rate=1e-2,
-                                       structure_params={"max_iter": 2}, random_state=0,
+    from sklearn_structlearn import DeepStructureLearner
+
+    learner = DeepStructureLearner(max_depth=1, n_components=16, group_size=4, max_iter=2)
+    clf = _fit(StructuredNetClassifier(learner, max_epochs=2, batch_size=32, random_state=0,
                                        n_jobs=1), X, y)
     for round_trip in ROUND_TRIPS.values():
         restored = round_trip(clf)

@@ -129,7 +129,50 @@ def test_plot_entropy_curve_marks_depth_and_accuracies(tmp_path):
         plot_entropy_curve([])
 
 
+def _markers(ax):
+    """{depth: "filled" | "hollow"} of every marker drawn on the entropy axes."""
+    from matplotlib.colors import to_rgba
+
+    found = {}
+    for line in ax.lines:
+        if line.get_marker() in ("None", None, "") or line.get_linestyle() == ":":
+            continue
+        face = to_rgba(line.get_markerfacecolor())
+        style = "hollow" if face == to_rgba("white") else "filled"
+        for x in np.asarray(line.get_xdata(), dtype=float):
+            found.setdefault(int(x), set()).add(style)
+    return found
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_plot_entropy_curve_last_kept_layer_is_filled(n_layers):
+    # depths 0..n_layers are kept (filled), only the rejected ones are hollow; each
+    # depth is drawn in one style only (a hollow marker on top would hide the filled one)
+    fig = plot_entropy_curve([3.0, 5.0, 5.8, 5.85][: n_layers + 2], n_layers=n_layers)
+    markers = _markers(fig.axes[0])
+    assert markers == {**{d: {"filled"} for d in range(n_layers + 1)},
+                       n_layers + 1: {"hollow"}}
+    # the curve still continues into the rejected layer (dashed)
+    dashed = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    assert_array_equal(dashed[0].get_xdata(), [n_layers, n_layers + 1])
+
+
+def test_plot_entropy_curve_all_kept_is_all_filled():
+    fig = plot_entropy_curve([3.0, 5.0, 5.8], n_layers=2)
+    assert _markers(fig.axes[0]) == {0: {"filled"}, 1: {"filled"}, 2: {"filled"}}
+
+
 # ----------------------------------------------------------------------- connectivity
+def test_plot_connectivity_names_the_inputs():
+    mask = np.random.RandomState(0).rand(8, 3) < 0.5
+    fig = plot_connectivity(mask, input_names=["alcohol", "ash", "hue"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["alcohol", "ash", "hue"]
+    with pytest.raises(ValueError, match="input_names has 2 names for 3 inputs"):
+        plot_connectivity(mask, input_names=["a", "b"])
+
+
 def test_plot_connectivity_image_and_truncation(tmp_path):
     mask = np.random.RandomState(0).rand(300, 40) < 0.2
     fig = plot_connectivity(mask, max_units=256)
