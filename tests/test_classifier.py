@@ -380,7 +380,7 @@ def test_non_finite_training_loss_is_an_error_and_changes_nothing(small):
     state = {k: v for k, v in vars(clf).items()}
     changed = {"learning_rate", "optimizer"}
     clf.set_params(optimizer="sgd", learning_rate=1e38)  # diverges in the first epoch
-    with pytest.raises(FloatingPointError, match="training loss became inf at epoch 1; "
+    with pytest.raises(FloatingPointError, match="training loss became (inf|nan) at epoch 1; "
                                                  "lower learning_rate"):
         clf.fit(X_train, y_train)
     assert {k: v for k, v in vars(clf).items() if k not in changed} == {
@@ -499,7 +499,7 @@ def test_datetime_dataframe_column_is_refused(small):
     X_train, _, y_train, _ = small
     frame = pd.DataFrame(X_train[:20, :3], columns=["a", "b", "c"])
     frame["when"] = pd.Timestamp("2024-01-01")
-    with pytest.raises(TypeError, match="datetime64 / timedelta64 columns"):
+    with pytest.raises(TypeError, match="column 'when'.*dates or durations"):
         StructuredNetClassifier(tiny_learner()).fit(frame, y_train[:20])
 
 

@@ -529,7 +529,9 @@ def _check_bad_rows(out, reference):
     # prediction); it now gives NaN everywhere, and the other rows are untouched
     out = np.asarray(out)
     assert np.all(np.isnan(out[[1, 3, 4]]))
-    np.testing.assert_allclose(out[[0, 2, 5]], reference, rtol=1e-5, atol=1e-6)
+    # float32 products over a batch of 6 and of 3 rows may sum in a different order (BLAS
+    # blocking), and the exact mode's 30 iterations amplify that rounding: 1e-4, not 1e-5
+    np.testing.assert_allclose(out[[0, 2, 5]], reference, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.torch
