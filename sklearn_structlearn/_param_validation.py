@@ -43,6 +43,7 @@ __all__ = [
     "N_JOBS",
     "StrOptions",
     "fit_context",
+    "fit_context_validating_nested",
     "int_in",
     "real_in",
     "validate_named",
@@ -104,6 +105,16 @@ def fit_context(fit_method):
     interrupted, the estimator is left exactly as it was before the call.
     """
     return _validated_fit(transactional(fit_method))
+
+
+_validated_fit_nested = _fit_context(prefer_skip_nested_validation=False)
+
+
+def fit_context_validating_nested(fit_method):
+    """:func:`fit_context` for a meta-estimator: the estimators it fits check their own
+    parameters (a user's ``structure_learner`` with a bad value fails with its own
+    message), instead of being trusted as this package's own calls are."""
+    return _validated_fit_nested(transactional(fit_method))
 
 
 def validate_named(constraints, values, caller):

@@ -4,48 +4,13 @@ Parameters are validated declaratively (``_param_validation``); the data are che
 here and by scikit-learn's ``check_array`` / ``validate_data``, before any heavy work, so
 that a bad array never reaches a Numba kernel (where it would surface as an obscure
 typing error or a crash).
-
-``check_int`` and ``check_float`` are the former hand-written parameter checks, kept
-only for the modules not yet converted to the declarative constraints.
 """
 
-import numbers
 import os
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
-
-from ._param_validation import INT64_MAX as _INT64_MAX
-
-
-def check_int(value, name, *, min_value=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
-    if min_value is not None and value < min_value:
-        raise ValueError(f"{name} must be >= {min_value}, got {value}.")
-    if value > _INT64_MAX:  # the kernels take int64: a bigger int is a Numba typing error
-        raise ValueError(f"{name} must be <= {_INT64_MAX} (int64), got {value}.")
-    return int(value)
-
-
-def check_float(value, name, *, min_value=None, strict=False, allow_auto=False, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if allow_auto and isinstance(value, str) and value == "auto":
-        return "auto"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        expected = 'a float or "auto"' if allow_auto else "a float"
-        raise TypeError(f"{name} must be {expected}, got {value!r}.")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}.")
-    if min_value is not None and (value < min_value or (strict and value == min_value)):
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be {op} {min_value}, got {value}.")
-    return value
 
 
 def check_numeric_dtype(X, name="X"):

@@ -20,14 +20,13 @@ import os
 import time
 import warnings
 from contextlib import contextmanager
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
@@ -35,16 +34,20 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._param_validation import (
+    N_JOBS,
+    HasMethods,
+    StrOptions,
+    fit_context_validating_nested,
+    int_in,
+    real_in,
+)
+from ._torch import import_torch
 from ._validation import check_numeric_dtype
 from .deep import DeepStructureLearner
 
 __all__ = ["StructuredNetClassifier"]
 
-_TORCH_HINT = (
-    "StructuredNetClassifier trains a PyTorch network with skorch; both are optional "
-    "dependencies of sklearn-structlearn. Install them with "
-    "`pip install sklearn-structlearn[torch]` (or `pip install torch skorch`)."
-)
 # Rows sent through the float64 input stage at once (bounds the memory of a copy of X).
 _FEATURE_CHUNK = 8192
 # The input scale is a power of two 2**e, |e| <= this: 2**-e stays a normal float64.
@@ -53,11 +56,8 @@ _MAX_SCALE_EXPONENT = 1000
 
 def _import_torch():
     """torch, skorch and the classifier's torch pieces, or an ImportError saying how to get them."""
-    try:
-        import skorch  # noqa: F401
-        import torch
-    except ImportError as exc:
-        raise ImportError(_TORCH_HINT) from exc
+    torch = import_torch("StructuredNetClassifier (a PyTorch network trained with skorch)",
+                         with_skorch=True)
     from . import _classifier_torch
 
     return torch, _classifier_torch
@@ -321,26 +321,26 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "structure_learner": [HasMethods(["fit", "to_torch"]), None],
-        "max_structure_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "max_structure_samples": [int_in(2), None],
         "optimizer": [StrOptions({"adam", "adamw", "rmsprop", "sgd"}), callable],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "encoder_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [real_in(0, closed="neither")],
+        "encoder_learning_rate": [real_in(0, closed="neither"), None],
+        "weight_decay": [real_in(0)],
+        "batch_size": [int_in(1)],
+        "predict_batch_size": [int_in(1)],
+        "max_epochs": [int_in(1)],
+        "validation_fraction": [real_in(0, 1)],
+        "n_iter_no_change": [int_in(1)],
+        "tol": [real_in(0)],
         "batch_norm": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [real_in(0, 1)],
         "callbacks": [list, None],
         # a str, a torch.device or None: checked (with the machine's devices) in fit
         "device": "no_validation",
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "structure_params": [dict, None],
     }
 
@@ -455,16 +455,12 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
         # from more threads, which only add synchronisation (see the n_jobs entry).
         return 1 if self.n_jobs is None else self.n_jobs
 
-    def _check_n_jobs(self):
-        if self.n_jobs == 0:
-            raise ValueError("n_jobs == 0 has no meaning; use None, a positive int or -1.")
-
     def _log(self, message):
         if self.verbose:
             print(f"[{type(self).__name__}] {message}", flush=True)
 
     # ------------------------------------------------------------------ fitting
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context_validating_nested
     def fit(self, X, y):
         """Learn the structure from ``X``, then train the network with ``y``.
 
@@ -484,9 +480,9 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         continuing = bool(self.warm_start) and hasattr(self, "net_")
-        return self._transactional(self._fit, X, y, continuing=continuing)
+        return self._fit(X, y, continuing=continuing)
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context_validating_nested
     def partial_fit(self, X, y, classes=None):
         """Train the network for one epoch on ``(X, y)``.
 
@@ -509,20 +505,9 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
         self : StructuredNetClassifier
             The updated classifier.
         """
-        return self._transactional(self._partial_fit, X, y, classes)
-
-    def _transactional(self, method, *args, **kwargs):
-        """Run ``method``; on any exception restore the classifier's state before it."""
-        state = dict(self.__dict__)
-        try:
-            return method(*args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            raise
+        return self._partial_fit(X, y, classes)
 
     def _validate(self, X, y, reset):
-        self._check_n_jobs()
         _check_input_dtype(X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2,
                              reset=reset)
