@@ -1,0 +1,795 @@
+"""Shared-weight layers learned on a recovered input topology: the CNN's priors, learned.
+
+Once the inputs' layout is known (:mod:`sklearn_structlearn.topology`), "the same feature
+at another place" has a meaning: a unit reading the neighbourhood of one site of the
+lattice has a translate at every other site. This module learns such families:
+
+- :func:`lattice_neighbourhoods`: for every output site and every kernel offset, the index
+  of the input at the neighbouring site -- the index table of a gather-based convolution
+  (on an exactly recovered grid it *is* a convolution, for any order of the inputs);
+- :func:`learn_shared_layer`: group sparse coding
+  (:class:`~sklearn_structlearn.GroupSparseCodingLayer`) of local patches gathered through
+  the recovered topology. Every atom is a *family* of units -- one per site, all with the
+  same weights (the kernel) -- and its connectivity penalty decides which offsets and
+  channels the kernel reads (its local receptive field inside the window);
+- pooling: each family is pooled over ``pool_size`` x ``pool_size`` neighbouring sites of
+  the lattice (units that respond to the same content at neighbouring places), which
+  makes the outputs invariant to small shifts -- measured against random groups of the
+  same units by :func:`pooling_invariance_against_random`;
+- :class:`SharedWeightLearner`: the whole stack, from raw (possibly shuffled) inputs:
+  topology, then shared-weight layers each learned on the pooled maps of the one below,
+  all without labels; ``to_torch`` exports it (:mod:`sklearn_structlearn.export._shared`)
+  for supervised training.
+
+Maps are arrays of shape ``(n_samples, n_channels, n_sites)`` with the sites of a lattice
+in raster order (``r * width + c``).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_int, check_option
+from .layer import GroupSparseCodingLayer
+from .structure import pooling_invariance
+from .topology import InputTopologyLearner
+
+__all__ = [
+    "SharedLayer",
+    "SharedWeightLearner",
+    "extract_lattice_patches",
+    "family_pooling_groups",
+    "lattice_neighbourhoods",
+    "lattice_pooling",
+    "learn_shared_layer",
+    "pooling_invariance_against_random",
+    "shared_layer_forward",
+]
+
+POOLINGS = ("max", "l2")
+# Scale floor of a patch dimension, relative to the median scale, when patches are
+# standardised: a window offset that is (almost) always empty is not blown up.
+_SCALE_FLOOR = 0.01
+
+
+# --------------------------------------------------------------------------- #
+# index tables
+# --------------------------------------------------------------------------- #
+def _check_grid(grid_shape):
+    try:
+        h, w = (int(s) for s in grid_shape)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"grid_shape must be (height, width), got {grid_shape!r}.") from exc
+    if h < 1 or w < 1:
+        raise ValueError(f"grid_shape must be positive, got {grid_shape!r}.")
+    return h, w
+
+
+def lattice_neighbourhoods(grid_shape, kernel_size, *, site_inputs=None):
+    """Index table of a gather-based convolution on a lattice.
+
+    Parameters
+    ----------
+    grid_shape : tuple of (int, int)
+        ``(height, width)`` of the lattice; the output sites are its sites (stride 1,
+        "same" padding).
+    kernel_size : int
+        Odd window side ``k``; offsets ``(dr, dc)`` in ``[-k//2, k//2]^2``, raster order.
+    site_inputs : array-like of int of shape (height * width,), default=None
+        The input at every site (``-1``: empty), e.g. ``InputTopologyLearner.site_inputs_``;
+        ``None`` means the inputs are the sites themselves, in raster order.
+
+    Returns
+    -------
+    index : ndarray of int of shape (height * width, k * k)
+        ``index[s, o]``: the input at offset ``o`` of site ``s``, ``-1`` outside the
+        lattice or at an empty site.
+
+    Examples
+    --------
+    >>> from sklearn_structlearn.sharing import lattice_neighbourhoods
+    >>> lattice_neighbourhoods((2, 2), 3)[0].tolist()      # site (0, 0) of a 2x2 lattice
+    [-1, -1, -1, -1, 0, 1, -1, 2, 3]
+    >>> lattice_neighbourhoods((2, 2), 3, site_inputs=[3, 2, 1, 0])[0].tolist()
+    [-1, -1, -1, -1, 3, 2, -1, 1, 0]
+    """
+    h, w = _check_grid(grid_shape)
+    k = check_int(kernel_size, "kernel_size", min_value=1)
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {k}.")
+    r = k // 2
+    rows, cols = np.divmod(np.arange(h * w), w)
+    dr, dc = np.divmod(np.arange(k * k), k)
+    nr = rows[:, None] + dr[None] - r
+    nc = cols[:, None] + dc[None] - r
+    inside = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)
+    index = np.where(inside, nr * w + nc, -1)
+    if site_inputs is not None:
+        site_inputs = np.asarray(site_inputs, dtype=np.int64)
+        if site_inputs.shape != (h * w,):
+            raise ValueError(
+                f"site_inputs must have one entry per site ({h * w}), got {site_inputs.shape}."
+            )
+        index = np.where(index >= 0, site_inputs[np.maximum(index, 0)], -1)
+    return index.astype(np.int64)
+
+
+def lattice_pooling(grid_shape, pool_size=2):
+    """Pooling groups of a lattice: the ``pool_size`` x ``pool_size`` blocks of sites.
+
+    Parameters
+    ----------
+    grid_shape : tuple of (int, int)
+    pool_size : int, default=2
+        Block side; along an axis shorter than ``pool_size`` the block spans the whole
+        axis. The last rows / columns that do not fill a block are dropped (as
+        ``MaxPool2d``).
+
+    Returns
+    -------
+    index : ndarray of int of shape (n_blocks, block_height * block_width)
+        Sites of every block, blocks in raster order of the pooled lattice.
+    pooled_shape : tuple of (int, int)
+        ``(height // block_height, width // block_width)``.
+
+    Examples
+    --------
+    >>> from sklearn_structlearn.sharing import lattice_pooling
+    >>> index, shape = lattice_pooling((4, 4), 2)
+    >>> shape, index[0].tolist(), index[3].tolist()
+    ((2, 2), [0, 1, 4, 5], [10, 11, 14, 15])
+    """
+    h, w = _check_grid(grid_shape)
+    p = check_int(pool_size, "pool_size", min_value=1)
+    bh, bw = _pool_block(grid_shape, p)
+    ph, pw = h // bh, w // bw
+    br, bc = np.divmod(np.arange(ph * pw), pw)
+    dr, dc = np.divmod(np.arange(bh * bw), bw)
+    index = (br[:, None] * bh + dr[None]) * w + bc[:, None] * bw + dc[None]
+    return index.astype(np.int64), (ph, pw)
+
+
+def _pool_block(grid_shape, pool_size):
+    """Block of a pooling of side ``pool_size``, clipped to the lattice."""
+    h, w = grid_shape
+    return min(pool_size, h), min(pool_size, w)
+
+
+def _gather(maps, index):
+    """``maps[:, :, index]`` with ``-1`` entries read as zeros: (n, C, n_out, K)."""
+    padded = np.concatenate([maps, np.zeros(maps.shape[:2] + (1,), dtype=maps.dtype)], axis=2)
+    return padded[:, :, np.where(index >= 0, index, maps.shape[2])]
+
+
+def extract_lattice_patches(maps, grid_shape, kernel_size, n_patches, *, random_state=None):
+    """Random ``kernel_size`` x ``kernel_size`` patches of maps on a lattice.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_samples, n_channels, n_sites)
+    grid_shape : tuple of (int, int)
+    kernel_size : int
+    n_patches : int
+        Patches drawn (sample and site uniformly at random, with replacement).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    patches : ndarray of shape (n_patches, n_channels * kernel_size ** 2)
+        Channel-major: feature ``c * k * k + o`` is channel ``c`` at offset ``o``; zeros
+        outside the lattice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn.sharing import extract_lattice_patches
+    >>> maps = np.arange(16.0).reshape(1, 1, 16)
+    >>> extract_lattice_patches(maps, (4, 4), 3, 5, random_state=0).shape
+    (5, 9)
+    """
+    maps = np.asarray(maps)
+    n, c, n_sites = maps.shape
+    h, w = _check_grid(grid_shape)
+    if n_sites != h * w:
+        raise ValueError(f"maps have {n_sites} sites, grid_shape {h}x{w} has {h * w}.")
+    n_patches = check_int(n_patches, "n_patches", min_value=1)
+    rng = check_random_state(random_state)
+    index = lattice_neighbourhoods(grid_shape, kernel_size)
+    samples = rng.randint(n, size=n_patches)
+    sites = rng.randint(n_sites, size=n_patches)
+    padded = np.concatenate([maps, np.zeros((n, c, 1), dtype=maps.dtype)], axis=2)
+    cols = np.where(index[sites] >= 0, index[sites], n_sites)  # (n_patches, K)
+    patches = padded[samples[:, None, None], np.arange(c)[None, :, None], cols[:, None, :]]
+    return patches.reshape(n_patches, -1)
+
+
+# --------------------------------------------------------------------------- #
+# one shared-weight layer
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, eq=False)
+class SharedLayer:
+    """A learned shared-weight layer: families of units, one kernel per family.
+
+    ``forward``: ``pool(relu(conv(maps, kernels) + bias))``; the convolution runs over the
+    sites of ``grid_shape`` (stride 1, zero "same" padding), pooling over
+    ``pool_size`` x ``pool_size`` blocks of sites.
+
+    Attributes
+    ----------
+    kernels : ndarray of shape (n_kernels, n_channels, kernel_size, kernel_size)
+        Weights of every family, on the layer's raw inputs (the patch standardisation is
+        folded in).
+    bias : ndarray of shape (n_kernels,)
+        Folded patch mean and code threshold (``-alpha``).
+    mask : ndarray of bool, same shape as ``kernels``
+        Learned connectivity of every kernel inside its window.
+    grid_shape, pooled_shape : tuple of (int, int)
+        Lattice of the inputs and of the pooled outputs.
+    pool_size : int
+    pooling : {"max", "l2"}
+    alpha : float
+        Code penalty of the sparse coding (the threshold in ``bias``).
+    group_size : int
+        Group size of the sparse coding (families in the same group switch on together).
+    n_iter : int
+        Outer iterations the sparse coding ran.
+    """
+
+    kernels: np.ndarray = field(repr=False)
+    bias: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    grid_shape: tuple
+    pooled_shape: tuple
+    pool_size: int
+    pooling: str
+    alpha: float
+    group_size: int = 1
+    n_iter: int = 0
+
+    @property
+    def n_kernels(self):
+        return self.kernels.shape[0]
+
+    @property
+    def n_channels(self):
+        return self.kernels.shape[1]
+
+    @property
+    def kernel_size(self):
+        return self.kernels.shape[2]
+
+    @property
+    def n_sites(self):
+        return self.grid_shape[0] * self.grid_shape[1]
+
+    def family_sizes(self):
+        """Units per family (one per site of the lattice), one entry per kernel.
+
+        Returns
+        -------
+        sizes : ndarray of int of shape (n_kernels,)
+        """
+        return np.full(self.n_kernels, self.n_sites, dtype=np.int64)
+
+    def summary(self):
+        """One line: families, kernel support, pooling.
+
+        Returns
+        -------
+        summary : str
+        """
+        k = self.kernel_size
+        fan_in = self.mask.reshape(self.n_kernels, -1).sum(axis=1)
+        return (
+            f"{self.n_channels} channels on {self.grid_shape[0]}x{self.grid_shape[1]} -> "
+            f"{self.n_kernels} families of {self.n_sites} units ({k}x{k} kernels, fan-in "
+            f"mean {fan_in.mean():.1f} of {self.n_channels * k * k}) -> {self.pooling} pool "
+            f"{self.pool_size}x{self.pool_size} -> {self.pooled_shape[0]}x"
+            f"{self.pooled_shape[1]}"
+        )
+
+
+def _check_maps(maps, grid_shape):
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (n_samples, n_channels, n_sites), got {maps.shape}.")
+    h, w = _check_grid(grid_shape)
+    if maps.shape[2] != h * w:
+        raise ValueError(f"maps have {maps.shape[2]} sites, grid_shape {h}x{w} has {h * w}.")
+    return maps
+
+
+def layer_codes(maps, layer, *, batch_size=256):
+    """Unpooled responses ``relu(conv(maps) + bias)`` of a layer, shape (n, n_kernels, n_sites)."""
+    maps = _check_maps(maps, layer.grid_shape)
+    index = lattice_neighbourhoods(layer.grid_shape, layer.kernel_size)
+    weights = layer.kernels.reshape(layer.n_kernels, layer.n_channels, -1)
+    out = np.empty((maps.shape[0], layer.n_kernels, layer.n_sites), dtype=maps.dtype)
+    for start in range(0, maps.shape[0], batch_size):
+        block = _gather(maps[start:start + batch_size], index)  # (b, C, sites, K)
+        z = np.einsum("bcsk,ock->bos", block, weights, optimize=True)
+        out[start:start + batch_size] = np.maximum(z + layer.bias[None, :, None], 0.0)
+    return out
+
+
+def pool_maps(codes, grid_shape, pool_size, pooling):
+    """Pool ``codes`` (n, C, n_sites) over the blocks of :func:`lattice_pooling`."""
+    index, _ = lattice_pooling(grid_shape, pool_size)
+    blocks = codes[:, :, index]  # (n, C, n_blocks, p*p)
+    if pooling == "max":
+        return blocks.max(axis=3)
+    return np.sqrt((blocks * blocks).sum(axis=3))
+
+
+def shared_layer_forward(maps, layer, *, batch_size=256):
+    """Pooled outputs of a :class:`SharedLayer` on maps, shape (n, n_kernels, n_pooled_sites).
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_samples, n_channels, n_sites)
+    layer : SharedLayer
+    batch_size : int, default=256
+        Samples per block of the gather (memory).
+
+    Returns
+    -------
+    pooled : ndarray of shape (n_samples, n_kernels, pooled_height * pooled_width)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn.sharing import SharedLayer, shared_layer_forward
+    >>> kernels = np.zeros((1, 1, 3, 3)); kernels[0, 0, 1, 1] = 1.0   # the identity
+    >>> layer = SharedLayer(kernels, np.zeros(1), kernels != 0, (4, 4), (2, 2), 2, "max", 0.0)
+    >>> shared_layer_forward(np.arange(16.0).reshape(1, 1, 16), layer).tolist()
+    [[[5.0, 7.0, 13.0, 15.0]]]
+    """
+    codes = layer_codes(maps, layer, batch_size=batch_size)
+    return pool_maps(codes, layer.grid_shape, layer.pool_size, layer.pooling)
+
+
+def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size=1,
+                       alpha="auto", connectivity_alpha="auto", pooling="max", pool_size=2,
+                       n_patches=20000, max_iter=20, random_state=None, n_jobs=None):
+    """Learn one shared-weight layer by group sparse coding of lattice patches.
+
+    Patches of the maps (:func:`extract_lattice_patches`) are standardised per dimension
+    (a diagonal map, so that a kernel's support stays its support) and coded by a
+    :class:`~sklearn_structlearn.GroupSparseCodingLayer` with non-negative codes; every
+    atom becomes a kernel applied at every site (a family of units sharing its weights),
+    its connectivity the kernel's mask. The code threshold ``alpha`` becomes a bias, so
+    that ``relu(conv + bias)`` is one proximal step of the coding problem from zero.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_samples, n_channels, n_sites)
+    grid_shape : tuple of (int, int)
+    n_kernels : int
+        Families (atoms); a multiple of ``group_size``.
+    kernel_size : int, default=5
+        Odd window side.
+    group_size, alpha, connectivity_alpha, max_iter, random_state, n_jobs
+        Passed to :class:`~sklearn_structlearn.GroupSparseCodingLayer`.
+    pooling : {"max", "l2"}, default="max"
+        Pooling of every family over neighbouring sites.
+    pool_size : int, default=2
+    n_patches : int, default=20000
+        Patches the dictionary is learned on.
+
+    Returns
+    -------
+    layer : SharedLayer
+    """
+    maps = _check_maps(maps, grid_shape)
+    check_option(pooling, "pooling", POOLINGS)
+    n_kernels = check_int(n_kernels, "n_kernels", min_value=1)
+    k = check_int(kernel_size, "kernel_size", min_value=1)
+    rng = check_random_state(random_state)
+    # No more patches than there are distinct ones (sample x site).
+    n_patches = min(check_int(n_patches, "n_patches", min_value=1),
+                    maps.shape[0] * maps.shape[2])
+    patches = extract_lattice_patches(maps, grid_shape, k, n_patches,
+                                      random_state=rng).astype(np.float64)
+    mean = patches.mean(axis=0)
+    scale = patches.std(axis=0)
+    scale = np.maximum(scale, _SCALE_FLOOR * max(float(np.median(scale)), 1e-12))
+    Z = (patches - mean) / scale
+    coder = GroupSparseCodingLayer(
+        n_components=n_kernels, group_size=group_size, alpha=alpha,
+        connectivity_alpha=connectivity_alpha, positive_code=True, pooling=None,
+        max_iter=max_iter, random_state=rng, n_jobs=n_jobs,
+    ).fit(Z)
+    D = coder.components_  # (n_kernels, C * k * k), on standardised patches
+    weights = D / scale
+    bias = -(mean / scale) @ D.T - coder.alpha_
+    shape = (n_kernels, maps.shape[1], k, k)
+    _, pooled_shape = lattice_pooling(grid_shape, pool_size)
+    return SharedLayer(
+        kernels=weights.reshape(shape), bias=bias, mask=(D != 0).reshape(shape),
+        grid_shape=tuple(int(s) for s in grid_shape), pooled_shape=pooled_shape,
+        pool_size=int(pool_size), pooling=pooling, alpha=float(coder.alpha_),
+        group_size=int(group_size), n_iter=int(coder.n_iter_),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# invariance of the pooled outputs
+# --------------------------------------------------------------------------- #
+def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooling="max",
+                                      n_random=5, center=True, permutation=None,
+                                      random_state=None,
+                                      shifts=((0, 1), (1, 0), (0, -1), (-1, 0)),
+                                      mode="constant"):
+    """Shift invariance of pooled outputs: learned groups against random groups.
+
+    For the units ``codes_fn(X)`` (n_samples, n_units) and a grouping of them (every row of
+    ``groups`` lists the units of one group), the pooled outputs are the ``max`` (or L2
+    norm) over each group. :func:`~sklearn_structlearn.structure.pooling_invariance`
+    measures the relative change of the pooled outputs (and of the units) under
+    one-pixel shifts of the images; the same is measured for ``n_random`` random groupings
+    of the same units into groups of the same size.
+
+    With ``center=True`` every output is centred on its mean over ``X`` (the unshifted
+    sample) before the relative change is taken, ``||f(shift X) - f(X)|| / ||f(X) -
+    mean f(X)||``: the change is then measured against how much the output varies across
+    images, not against its offset. Without centring, the maximum of random units --
+    whose mean grows with the group -- looks invariant only because its offset is large.
+
+    Parameters
+    ----------
+    codes_fn : callable
+        ``X -> (n_samples, n_units)`` unit responses.
+    X : ndarray of shape (n_samples, n_features)
+        Images, in the feature order ``codes_fn`` expects (shuffled when ``permutation``
+        is given; the shift acts on the true grid -- this is a measurement).
+    image_shape : tuple of int
+    groups : array-like of int of shape (n_groups, group_size)
+    pooling : {"max", "l2"}, default="max"
+    n_random : int, default=5
+    center : bool, default=True
+    permutation : array-like of shape (n_features,), default=None
+    random_state : int, RandomState instance or None, default=None
+    shifts : sequence of (int, int), default=one pixel in the 4 directions
+    mode : {"constant", "wrap"}, default="constant"
+
+    Returns
+    -------
+    result : dict
+        ``learned`` (the :func:`pooling_invariance` dict of the learned groups),
+        ``random`` (list of those of the random groupings), ``learned_change`` and
+        ``random_change`` (mean relative change of the pooled outputs; lower is more
+        invariant), ``codes_change``, ``learned_score`` and ``random_score``
+        (``1 - pooled/codes``).
+
+    Examples
+    --------
+    Units = an image's pixels, groups = 2x2 blocks: pooling neighbours beats random
+    groups of four pixels.
+
+    >>> import numpy as np
+    >>> from scipy.ndimage import gaussian_filter
+    >>> from sklearn_structlearn.sharing import lattice_pooling, pooling_invariance_against_random
+    >>> rng = np.random.default_rng(0)
+    >>> X = gaussian_filter(rng.random((200, 8, 8)), (0, 1, 1)).reshape(200, 64)
+    >>> blocks, _ = lattice_pooling((8, 8), 2)
+    >>> r = pooling_invariance_against_random(lambda X: X, X, (8, 8), blocks, random_state=0)
+    >>> bool(r["learned_change"] < r["random_change"])
+    True
+    """
+    check_option(pooling, "pooling", POOLINGS)
+    groups = np.asarray(groups, dtype=np.int64)
+    if groups.ndim != 2:
+        raise ValueError(f"groups must be (n_groups, group_size), got shape {groups.shape}.")
+    rng = check_random_state(random_state)
+    X = np.asarray(X)
+    cache = {}
+
+    def raw_codes(X_):
+        # pooling_invariance calls the pooled and the codes transform on the same array:
+        # compute the codes once per array (the cache holds it, so its id stays unique).
+        if id(X_) not in cache:
+            cache.clear()
+            cache[id(X_)] = (X_, np.asarray(codes_fn(X_), dtype=np.float64))
+        return cache[id(X_)][1]
+
+    def pool(c, group_index):
+        c = c[:, group_index]
+        return c.max(axis=2) if pooling == "max" else np.sqrt((c * c).sum(axis=2))
+
+    codes_mean = raw_codes(X).mean(axis=0) if center else 0.0
+
+    def codes(X_):
+        return raw_codes(X_) - codes_mean
+
+    def pooled(group_index):
+        offset = pool(raw_codes(X), group_index).mean(axis=0) if center else 0.0
+        return lambda X_: pool(raw_codes(X_), group_index) - offset
+
+    kwargs = dict(shifts=shifts, mode=mode, permutation=permutation)
+    learned = pooling_invariance(pooled(groups), codes, X, image_shape, **kwargs)
+    random = []
+    for _ in range(check_int(n_random, "n_random", min_value=1)):
+        units = rng.permutation(groups.ravel()).reshape(groups.shape)
+        random.append(pooling_invariance(pooled(units), codes, X, image_shape, **kwargs))
+    return {
+        "learned": learned,
+        "random": random,
+        "learned_change": learned["pooled_change"],
+        "random_change": float(np.mean([r["pooled_change"] for r in random])),
+        "codes_change": learned["codes_change"],
+        "learned_score": learned["score"],
+        "random_score": float(np.mean([r["score"] for r in random])),
+    }
+
+
+def family_pooling_groups(layer):
+    """Units pooled together by a :class:`SharedLayer`: one family, neighbouring sites.
+
+    Units are numbered ``kernel * n_sites + site`` (the flattened unpooled maps).
+
+    Parameters
+    ----------
+    layer : SharedLayer
+
+    Returns
+    -------
+    groups : ndarray of int of shape (n_kernels * n_pooled_sites, pool_size ** 2)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn.sharing import SharedLayer, family_pooling_groups
+    >>> k = np.ones((2, 1, 3, 3))
+    >>> layer = SharedLayer(k, np.zeros(2), k > 0, (4, 4), (2, 2), 2, "max", 0.0)
+    >>> family_pooling_groups(layer)[[0, 4]].tolist()    # kernel 0 and kernel 1, block 0
+    [[0, 1, 4, 5], [16, 17, 20, 21]]
+    """
+    blocks, _ = lattice_pooling(layer.grid_shape, layer.pool_size)
+    units = np.arange(layer.n_kernels)[:, None, None] * layer.n_sites + blocks[None]
+    return units.reshape(-1, blocks.shape[1])
+
+
+# --------------------------------------------------------------------------- #
+# estimator
+# --------------------------------------------------------------------------- #
+def _per_layer(value, n_layers, name):
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_layers:
+            raise ValueError(f"{name} has {len(value)} entries for {n_layers} layers.")
+        return list(value)
+    return [value] * n_layers
+
+
+class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          BaseEstimator):
+    """Learn a shared-weight (convolution-like) network structure from unlabeled data.
+
+    1. The inputs' lattice layout, from their statistics alone
+       (:class:`~sklearn_structlearn.topology.InputTopologyLearner`): any fixed order of
+       the pixels gives the same network, up to a symmetry of the grid.
+    2. The inputs are standardised (per input) and put on the recovered lattice.
+    3. Per layer: shared kernels learned by group sparse coding of lattice patches
+       (:func:`learn_shared_layer`), every kernel a family of units with one weight
+       vector; the families' responses pooled over neighbouring sites; the next layer is
+       learned on the pooled maps.
+
+    ``transform`` returns the top layer's pooled maps, flattened; ``to_torch`` the
+    network as a torch module (gather-based first convolution on the raw inputs).
+
+    Parameters
+    ----------
+    n_kernels : int or list of int, default=(32, 64)
+        Families per layer; the number of layers is its length.
+    kernel_size : int or list of int, default=5
+        Odd window side per layer.
+    pool_size : int or list of int, default=2
+    pooling : {"max", "l2"}, default="max"
+    group_size : int, default=1
+        Group size of the sparse coding of every layer.
+    alpha, connectivity_alpha : float or "auto", default="auto"
+        Penalties of the sparse coding (see
+        :class:`~sklearn_structlearn.GroupSparseCodingLayer`).
+    n_patches : int, default=20000
+        Patches each layer's kernels are learned on.
+    max_iter : int, default=20
+        Outer iterations of each layer's sparse coding.
+    topology : InputTopologyLearner or None, default=None
+        Cloned and fitted on ``X``; ``None``: ``InputTopologyLearner()``.
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int, default=None
+
+    Attributes
+    ----------
+    topology_ : InputTopologyLearner
+        The fitted topology.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Standardisation of the inputs.
+    layers_ : list of SharedLayer
+    n_iter_ : int
+        Most outer iterations run by the sparse coding of a layer.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_structlearn.sharing import SharedWeightLearner
+    >>> X = load_digits().data
+    >>> learner = SharedWeightLearner(n_kernels=[8], kernel_size=3, n_patches=2000,
+    ...                               max_iter=5, random_state=0).fit(X)
+    >>> learner.transform(X).shape                    # 8 families on the 4x4 pooled grid
+    (1797, 128)
+    >>> print(learner.layers_[0].summary())           # doctest: +ELLIPSIS
+    1 channels on 8x8 -> 8 families of 64 units (3x3 kernels, ...) -> max pool 2x2 -> 4x4
+    """
+
+    def __init__(self, n_kernels=(32, 64), kernel_size=5, pool_size=2, pooling="max",
+                 group_size=1, alpha="auto", connectivity_alpha="auto", n_patches=20000,
+                 max_iter=20, topology=None, random_state=None, n_jobs=None):
+        self.n_kernels = n_kernels
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.pooling = pooling
+        self.group_size = group_size
+        self.alpha = alpha
+        self.connectivity_alpha = connectivity_alpha
+        self.n_patches = n_patches
+        self.max_iter = max_iter
+        self.topology = topology
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _layer_params(self):
+        n_kernels = (list(self.n_kernels) if isinstance(self.n_kernels, (list, tuple))
+                     else [self.n_kernels])
+        if not n_kernels:
+            raise ValueError("n_kernels must list at least one layer.")
+        for i, n in enumerate(n_kernels):
+            check_int(n, f"n_kernels[{i}]", min_value=1)
+        n_layers = len(n_kernels)
+        kernel_sizes = _per_layer(self.kernel_size, n_layers, "kernel_size")
+        pool_sizes = _per_layer(self.pool_size, n_layers, "pool_size")
+        for i, (k, p) in enumerate(zip(kernel_sizes, pool_sizes)):
+            k = check_int(k, f"kernel_size[{i}]", min_value=1)
+            if k % 2 == 0:
+                raise ValueError(f"kernel_size must be odd, got {k}.")
+            check_int(p, f"pool_size[{i}]", min_value=1)
+        check_option(self.pooling, "pooling", POOLINGS)
+        check_int(self.group_size, "group_size", min_value=1)
+        check_int(self.n_patches, "n_patches", min_value=1)
+        check_int(self.max_iter, "max_iter", min_value=1)
+        if self.topology is not None and not isinstance(self.topology, InputTopologyLearner):
+            raise TypeError(
+                f"topology must be an InputTopologyLearner or None, got "
+                f"{type(self.topology).__name__}."
+            )
+        return n_kernels, kernel_sizes, pool_sizes
+
+    def fit(self, X, y=None):
+        """Learn the topology, then the shared-weight layers, from ``X`` (no labels).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SharedWeightLearner
+        """
+        n_kernels, kernel_sizes, pool_sizes = self._layer_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        rng = check_random_state(self.random_state)
+        topology = InputTopologyLearner() if self.topology is None else clone(self.topology)
+        self.topology_ = topology.fit(X)
+        self.mean_ = X.mean(axis=0).astype(np.float64)
+        scale = X.std(axis=0).astype(np.float64)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        maps = self._input_maps(X)
+        grid = self.topology_.grid_shape_
+        self.layers_ = []
+        for i, (n, k, p) in enumerate(zip(n_kernels, kernel_sizes, pool_sizes)):
+            layer = learn_shared_layer(
+                maps, grid, n_kernels=n, kernel_size=k, group_size=self.group_size,
+                alpha=self.alpha, connectivity_alpha=self.connectivity_alpha,
+                pooling=self.pooling, pool_size=p, n_patches=self.n_patches,
+                max_iter=self.max_iter, random_state=rng, n_jobs=self.n_jobs,
+            )
+            self.layers_.append(layer)
+            if i + 1 < len(n_kernels):
+                maps = shared_layer_forward(maps, layer)
+                grid = layer.pooled_shape
+        self.n_iter_ = max(layer.n_iter for layer in self.layers_)
+        top = self.layers_[-1]
+        self._n_features_out = top.n_kernels * top.pooled_shape[0] * top.pooled_shape[1]
+        return self
+
+    def _input_maps(self, X):
+        """Standardised inputs on the recovered lattice: (n, 1, n_sites), empty sites 0."""
+        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        return self.topology_.transform(Z)[:, None, :]
+
+    def transform(self, X):
+        """Pooled maps of the top layer, flattened (channel-major).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_kernels_top * n_pooled_sites_top)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        maps = self._input_maps(X)
+        for layer in self.layers_:
+            maps = shared_layer_forward(maps, layer)
+        return maps.reshape(maps.shape[0], -1).astype(X.dtype, copy=False)
+
+    def layer_maps(self, X, depth=None, *, pooled=True):
+        """Maps of one layer (``depth`` 1-based, default the top), pooled or not.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        depth : int, default=None
+        pooled : bool, default=True
+            ``False``: the unpooled unit responses (n, n_kernels, n_sites) of that layer.
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, n_kernels, n_sites)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        depth = len(self.layers_) if depth is None else check_int(depth, "depth", min_value=1)
+        if depth > len(self.layers_):
+            raise ValueError(f"depth must be <= {len(self.layers_)}, got {depth}.")
+        maps = self._input_maps(X)
+        for layer in self.layers_[:depth - 1]:
+            maps = shared_layer_forward(maps, layer)
+        layer = self.layers_[depth - 1]
+        return shared_layer_forward(maps, layer) if pooled else layer_codes(maps, layer)
+
+    def summary(self):
+        """Topology and layers, one line each.
+
+        Returns
+        -------
+        summary : str
+        """
+        check_is_fitted(self)
+        h, w = self.topology_.grid_shape_
+        lines = [f"topology: {self.n_features_in_} inputs on a recovered {h}x{w} lattice "
+                 f"(J = {self.topology_.layout_.objective:.2f})"]
+        lines += [f"layer {i + 1}: {layer.summary()}" for i, layer in enumerate(self.layers_)]
+        return "\n".join(lines)
+
+    def to_torch(self, n_classes=None, *, dtype=None):
+        """Export the learned structure as a torch module (see ``export._shared``).
+
+        Parameters
+        ----------
+        n_classes : int, default=None
+            Adds a linear head.
+        dtype : torch.dtype, default=None
+            ``None``: float32.
+
+        Returns
+        -------
+        module : torch.nn.Module
+        """
+        check_is_fitted(self)
+        from .export._shared import build_shared_weight_net
+
+        return build_shared_weight_net(self, n_classes=n_classes, dtype=dtype)
