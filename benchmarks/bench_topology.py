@@ -67,12 +67,15 @@ def parse_args(argv=None):
                    choices=["original", "shuffled"])
     p.add_argument("--models", nargs="+",
                    default=["learned", "cnn-small", "cnn-large", "mlp"],
-                   choices=["learned", "learned-random-init", "cnn-small", "cnn-large", "mlp"])
+                   choices=["learned", "learned-random-init", "learned-zero-bias", "cnn-small",
+                            "cnn-large", "mlp"])
     p.add_argument("--n-kernels", type=int, nargs="+", default=[32, 64],
                    help="families (kernels) per learned layer")
     p.add_argument("--kernel-size", type=int, default=5)
     p.add_argument("--pooling", default="max", choices=["max", "l2"])
     p.add_argument("--group-size", type=int, default=1)
+    p.add_argument("--connectivity-alpha", default="auto",
+                   help='"auto" or a float (0: dense kernels inside the window)')
     p.add_argument("--n-patches", type=int, default=20000)
     p.add_argument("--structure-max-iter", type=int, default=20)
     p.add_argument("--mlp-width", type=int, default=1024)
@@ -87,12 +90,16 @@ def parse_args(argv=None):
     p.add_argument("--permutation-seed", type=int, default=1)
     p.add_argument("--data", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--figure", default=None,
+                   help="save the recovered layout (shuffled pixels) and kernels to this PNG")
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
     if args.n_train is None:
         args.n_train = 3000 if args.quick else 10000
     if args.max_epochs is None:
         args.max_epochs = 3 if args.quick else 15
+    if args.connectivity_alpha != "auto":
+        args.connectivity_alpha = float(args.connectivity_alpha)
     return args
 
 
@@ -119,6 +126,14 @@ def reinitialise(torch, net, seed):
             with torch.no_grad():
                 conv.weight.copy_(torch.where(conv.mask, fresh.weight.to(conv.weight.dtype), 0.0))
                 conv.bias.copy_(fresh.bias.to(conv.bias.dtype))
+    return net
+
+
+def zero_biases(torch, net):
+    """The learned kernels with zero biases (no code threshold at initialisation)."""
+    with torch.no_grad():
+        for conv in net.convs:
+            conv.bias.zero_()
     return net
 
 
@@ -158,7 +173,8 @@ def learn_structure(X_struct, args, permutation):
 
     learner = SharedWeightLearner(
         n_kernels=list(args.n_kernels), kernel_size=args.kernel_size, pooling=args.pooling,
-        group_size=args.group_size, n_patches=args.n_patches,
+        group_size=args.group_size, connectivity_alpha=args.connectivity_alpha,
+        n_patches=args.n_patches,
         max_iter=args.structure_max_iter, random_state=args.seed, n_jobs=args.threads,
     )
     w0, c0 = time.perf_counter(), time.process_time()
@@ -200,6 +216,48 @@ def invariance(learner, X_inv, permutation, args):
                         "codes": r["codes_change"]}
         out.append(row)
     return out
+
+
+def save_figure(path, learner, X_shuffled, permutation):
+    """Shuffled image, the same put on the recovered lattice, where each site's pixel
+    truly sits (row, column), and the layer-1 kernels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    topo = learner.topology_
+    h, w = topo.grid_shape_
+    truth = np.full((h * w, 2), np.nan)
+    filled = topo.site_inputs_ >= 0
+    truth[filled] = np.c_[np.divmod(permutation[topo.site_inputs_[filled]], 28)]
+    kernels = learner.layers_[0].kernels[:, 0]
+    n_k = min(len(kernels), 32)
+    panels = [
+        (X_shuffled[0].reshape(28, 28), "a training image,\npixels shuffled", "gray"),
+        (topo.transform(X_shuffled[:1]).reshape(h, w), "the same image on the\nrecovered lattice",
+         "gray"),
+        (truth[:, 0].reshape(h, w), "true row of the pixel\nat each recovered site", "viridis"),
+        (truth[:, 1].reshape(h, w), "true column of the pixel\nat each recovered site",
+         "viridis"),
+    ]
+    fig = plt.figure(figsize=(13, 3.4))
+    outer = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 2])
+    for i, (image, title, cmap) in enumerate(panels):
+        ax = fig.add_subplot(outer[i])
+        ax.imshow(image, cmap=cmap)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    inner = outer[4].subgridspec(4, 8, wspace=0.05, hspace=0.05)
+    for j in range(n_k):
+        ax = fig.add_subplot(inner[j // 8, j % 8])
+        lim = np.abs(kernels[j]).max()
+        ax.imshow(kernels[j], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.axis("off")
+    fig.text(0.79, 0.93, "layer-1 shared kernels (learned without labels)", ha="center",
+             fontsize=9)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main(argv=None):
@@ -254,13 +312,15 @@ def main(argv=None):
                                  for i, a in enumerate(d))
 
                 learner = None
-                if {"learned", "learned-random-init"} & set(args.models):
+                if {"learned", "learned-random-init", "learned-zero-bias"} & set(args.models):
                     _log(f"[{pixels}] learning the structure (no labels) ...")
                     X_struct = data[0][:args.structure_samples]
                     learner, info = learn_structure(X_struct, args, perm)
                     structures[pixels] = info
                     _log(info["summary"])
                     _log(f"[{pixels}] topology recovery: {info['recovery']}")
+                    if args.figure and pixels == "shuffled":
+                        save_figure(args.figure, learner, data[0], perm)
                     X_inv = data[2][:args.invariance_samples]
                     invariances[pixels] = invariance(learner, X_inv, perm, args)
                     _log(f"[{pixels}] invariance: {invariances[pixels]}")
@@ -274,6 +334,9 @@ def main(argv=None):
                     "learned": (lambda: learner.to_torch(n_classes), lambda d: d,
                                 "learned: " + (structures.get(pixels, {}).get("summary", "")
                                                .replace("\n", "; "))),
+                    "learned-zero-bias": (
+                        lambda: zero_biases(torch, learner.to_torch(n_classes)),
+                        lambda d: d, "learned kernels, zero biases"),
                     "learned-random-init": (
                         lambda: reinitialise(torch, learner.to_torch(n_classes), torch_seed),
                         lambda d: d, "same learned structure, random init"),

@@ -47,6 +47,7 @@ __all__ = [
     "SharedWeightLearner",
     "extract_lattice_patches",
     "family_pooling_groups",
+    "find_translated_families",
     "lattice_neighbourhoods",
     "lattice_pooling",
     "learn_shared_layer",
@@ -226,9 +227,9 @@ class SharedLayer:
     ----------
     kernels : ndarray of shape (n_kernels, n_channels, kernel_size, kernel_size)
         Weights of every family, on the layer's raw inputs (the patch standardisation is
-        folded in).
+        folded in), scaled so that the pre-activation has unit standard deviation.
     bias : ndarray of shape (n_kernels,)
-        Folded patch mean and code threshold (``-alpha``).
+        Folded patch mean and code threshold (``-alpha``), same scale.
     mask : ndarray of bool, same shape as ``kernels``
         Learned connectivity of every kernel inside its window.
     grid_shape, pooled_shape : tuple of (int, int)
@@ -366,7 +367,10 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
     :class:`~sklearn_structlearn.GroupSparseCodingLayer` with non-negative codes; every
     atom becomes a kernel applied at every site (a family of units sharing its weights),
     its connectivity the kernel's mask. The code threshold ``alpha`` becomes a bias, so
-    that ``relu(conv + bias)`` is one proximal step of the coding problem from zero.
+    that ``relu(conv + bias)`` is one proximal step of the coding problem from zero, up to
+    a positive scale per kernel: each family's pre-activation is scaled to unit standard
+    deviation over the patches (the same units switch on; a network initialised with
+    these kernels starts with activations of the usual size).
 
     Parameters
     ----------
@@ -410,6 +414,13 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
     D = coder.components_  # (n_kernels, C * k * k), on standardised patches
     weights = D / scale
     bias = -(mean / scale) @ D.T - coder.alpha_
+    # Every family's pre-activation D.z - alpha scaled to unit standard deviation over
+    # the patches: the same units switch on (a positive scale), and a network initialised
+    # with these kernels starts with activations of the usual size at every layer.
+    spread = (Z @ D.T).std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    weights /= spread[:, None]
+    bias = bias / spread
     shape = (n_kernels, maps.shape[1], k, k)
     _, pooled_shape = lattice_pooling(grid_shape, pool_size)
     return SharedLayer(
@@ -558,6 +569,119 @@ def family_pooling_groups(layer):
 
 
 # --------------------------------------------------------------------------- #
+# families among units learned without sharing
+# --------------------------------------------------------------------------- #
+def _centred_windows(images, size):
+    """Each unit's weights cropped to a ``size`` x ``size`` window at its centre of mass."""
+    n, h, w = images.shape
+    mass = np.abs(images)
+    total = mass.sum(axis=(1, 2))
+    total = np.where(total > 0, total, 1.0)
+    rows = np.rint((mass.sum(axis=2) * np.arange(h)).sum(axis=1) / total).astype(int)
+    cols = np.rint((mass.sum(axis=1) * np.arange(w)).sum(axis=1) / total).astype(int)
+    r = size // 2
+    padded = np.pad(images, ((0, 0), (r + 1, r + 1), (r + 1, r + 1)))
+    windows = np.empty((n, size + 2, size + 2))
+    for i in range(n):  # one slice per unit (not a hot path: a few thousand units)
+        windows[i] = padded[i, rows[i]:rows[i] + size + 2, cols[i]:cols[i] + size + 2]
+    return windows, np.c_[rows, cols]
+
+
+def find_translated_families(components, site_inputs, grid_shape, *, window=7,
+                             min_similarity=0.8):
+    """Families of units whose receptive fields are translates of each other.
+
+    Units learned *without* weight sharing (e.g. a
+    :class:`~sklearn_structlearn.GroupSparseCodingLayer`'s ``components_``, on inputs in
+    any order) are put on the recovered lattice, cropped to a ``window`` x ``window``
+    window at their centre of mass, and compared up to a translation of one site (the
+    rounding of the centre): two units are translates when the cosine of their windows
+    is at least ``min_similarity`` (the sign counts: a unit and its negative are not the
+    same feature). Families are the connected components of that relation; a family of
+    several units is a feature the unshared learner found at several places -- the
+    evidence for tying their weights.
+
+    Parameters
+    ----------
+    components : array-like of shape (n_units, n_features)
+    site_inputs : array-like of int of shape (height * width,)
+        The recovered topology (``InputTopologyLearner.site_inputs_``).
+    grid_shape : tuple of (int, int)
+    window : int, default=7
+        Odd window side.
+    min_similarity : float, default=0.8
+
+    Returns
+    -------
+    families : list of ndarray of int
+        Units of every family, largest first (singletons included).
+    kernels : list of ndarray of shape (window, window)
+        Mean aligned window of every family (its shared kernel).
+    centres : ndarray of int of shape (n_units, 2)
+        Lattice position of every unit's centre of mass.
+
+    Examples
+    --------
+    Three translated copies of one edge detector and one blob, on a 6x6 lattice:
+
+    >>> import numpy as np
+    >>> from sklearn_structlearn.sharing import find_translated_families
+    >>> units = np.zeros((4, 6, 6))
+    >>> for i, (r, c) in enumerate([(1, 1), (3, 2), (2, 4)]):
+    ...     units[i, r, c - 1:c + 1] = [1.0, -1.0]
+    >>> units[3, 3:5, 3:5] = 1.0
+    >>> families, kernels, centres = find_translated_families(
+    ...     units.reshape(4, 36), np.arange(36), (6, 6), window=3)
+    >>> [f.tolist() for f in families]
+    [[0, 1, 2], [3]]
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    components = np.asarray(components, dtype=np.float64)
+    h, w = _check_grid(grid_shape)
+    site_inputs = np.asarray(site_inputs, dtype=np.int64)
+    size = check_int(window, "window", min_value=1)
+    if size % 2 == 0:
+        raise ValueError(f"window must be odd, got {size}.")
+    filled = site_inputs >= 0
+    images = np.zeros((components.shape[0], h * w))
+    images[:, filled] = components[:, site_inputs[filled]]
+    images = images.reshape(-1, h, w)
+    windows, centres = _centred_windows(images, size)
+    n = windows.shape[0]
+    centre = windows[:, 1:-1, 1:-1].reshape(n, -1)
+    norms = np.linalg.norm(centre, axis=1)
+    unit = centre / np.where(norms > 0, norms, 1.0)[:, None]
+    best = np.full((n, n), -np.inf)
+    best_shift = np.zeros((n, n, 2), dtype=np.int64)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            shifted = windows[:, 1 + dr:1 + dr + size, 1 + dc:1 + dc + size].reshape(n, -1)
+            sn = np.linalg.norm(shifted, axis=1)
+            shifted = shifted / np.where(sn > 0, sn, 1.0)[:, None]
+            cos = unit @ shifted.T  # unit i against unit j moved by (dr, dc)
+            better = cos > best
+            best = np.where(better, cos, best)
+            best_shift[better] = (dr, dc)
+    similar = np.maximum(best, best.T) >= min_similarity
+    np.fill_diagonal(similar, False)
+    similar &= (norms > 0)[:, None] & (norms > 0)[None, :]
+    _, labels = connected_components(csr_matrix(similar), directed=False)
+    families = [np.flatnonzero(labels == lab) for lab in np.unique(labels)]
+    families.sort(key=lambda f: (-f.size, f[0]))
+    kernels = []
+    for fam in families:
+        ref = fam[0]
+        aligned = []
+        for j in fam:
+            dr, dc = best_shift[ref, j]
+            aligned.append(windows[j, 1 + dr:1 + dr + size, 1 + dc:1 + dc + size])
+        kernels.append(np.mean(aligned, axis=0))
+    return families, kernels, centres
+
+
+# --------------------------------------------------------------------------- #
 # estimator
 # --------------------------------------------------------------------------- #
 def _per_layer(value, n_layers, name):
@@ -575,7 +699,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     1. The inputs' lattice layout, from their statistics alone
        (:class:`~sklearn_structlearn.topology.InputTopologyLearner`): any fixed order of
        the pixels gives the same network, up to a symmetry of the grid.
-    2. The inputs are standardised (per input) and put on the recovered lattice.
+    2. The inputs are centred (per input), scaled by their common standard deviation and
+       put on the recovered lattice.
     3. Per layer: shared kernels learned by group sparse coding of lattice patches
        (:func:`learn_shared_layer`), every kernel a family of units with one weight
        vector; the families' responses pooled over neighbouring sites; the next layer is
@@ -611,7 +736,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     topology_ : InputTopologyLearner
         The fitted topology.
     mean_, scale_ : ndarray of shape (n_features_in_,)
-        Standardisation of the inputs.
+        Standardisation of the inputs: ``(x - mean_) / scale_`` (one common scale).
     layers_ : list of SharedLayer
     n_iter_ : int
         Most outer iterations run by the sparse coding of a layer.
@@ -691,9 +816,11 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         rng = check_random_state(self.random_state)
         topology = InputTopologyLearner() if self.topology is None else clone(self.topology)
         self.topology_ = topology.fit(X)
+        # Centred per input, scaled by one common factor: an input that hardly varies
+        # (a blank border pixel) stays quiet instead of being blown up to unit variance.
         self.mean_ = X.mean(axis=0).astype(np.float64)
-        scale = X.std(axis=0).astype(np.float64)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
+        spread = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+        self.scale_ = np.full(X.shape[1], spread if spread > 0 else 1.0)
         maps = self._input_maps(X)
         grid = self.topology_.grid_shape_
         self.layers_ = []

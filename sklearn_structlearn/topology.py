@@ -7,8 +7,8 @@ partial correlation is large, while inputs far apart are, conditionally, nearly
 independent. So:
 
 1. :func:`input_similarity`: partial correlations of the inputs, from the inverse of a
-   shrunk correlation matrix. Nothing here reads an
-   image shape: any fixed order of the inputs gives the same similarities, permuted.
+   shrunk correlation matrix. Nothing here reads an image shape: any fixed order of the
+   inputs gives the same similarities, permuted.
 2. :func:`neighbour_graph`: every input's ``n_neighbors`` most similar inputs.
 3. :func:`recover_lattice`: the inputs laid out on a 4-connected lattice (the pixel grid
    when the inputs are pixels) by maximising the similarity across lattice edges,
@@ -19,7 +19,8 @@ independent. So:
    neighbour graph (only placements the lattice geometry pins down: see
    ``_solvers/_topology.py``), fitting the smallest near-complete box
    (``height * width >= n_features``) that holds most of the grown layout, filling the
-   rest in greedily and improving ``J`` by pair swaps; several seeds are tried and the
+   rest in greedily and improving ``J`` by local search (swaps of two sites or of two
+   small blocks, rearrangements of small windows); several seeds are tried and the
    layout of largest ``J`` wins. The lattice's shape comes out of the growth; it is never
    given.
 
@@ -32,15 +33,17 @@ The recovery is measured against a known grid with :func:`grid_positions` and
 :func:`grid_recovery` (exact placement up to the lattice's symmetries, and the fraction
 of true neighbours that end up adjacent). ``image_shape`` appears only there: to *score*.
 
-Inputs with (near) zero variance carry no statistics: their similarity rows are zero and
-they are placed last, in whatever sites are left; an input is counted as *informative*
+Constant inputs carry no statistics: their similarity rows are zero and they end up in
+whatever sites are left. Inputs that are almost always blank (the border pixels of the
+digits) have statistics resting on a handful of samples and are often misplaced, by one
+site or more; an input is counted as *informative*
 when its variance is at least ``1%`` of the median variance
 (:data:`INFORMATIVE_VARIANCE_RATIO`), and the recovery is reported over all inputs and over
 the informative ones.
 """
 
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -81,7 +84,7 @@ _BLOCKS = ((1, 2), (2, 1), (1, 3), (3, 1), (2, 2))
 _MAX_SEGMENT = 12
 # ... at most this many sites apart along each axis (layout defects are local).
 _BLOCK_RADIUS = 6
-# Shrinkage of the correlation matrix before inversion. Measured (2026-11-24) on
+# Shrinkage of the correlation matrix before inversion. Measured (2026-11-30) on
 # shuffled Fashion-MNIST (20k and 60k images) and the digits, against Ledoit-Wolf's estimate
 # (0.001 on Fashion) and 0.01 / 0.02 / 0.05: 0.03 recovered the most pixels on both
 # (see benchmarks/RESULTS.md, "Input topology").
@@ -458,11 +461,17 @@ def _place_in_box(similarity, S_padded, positions, box, max_sweeps):
     site_inputs[rows[inside] * w + cols[inside]] = np.flatnonzero(inside)
     rest = np.flatnonzero(~inside).astype(np.int64)
     _fill_lattice(similarity, site_inputs, h, w, rest)
-    neighbours, count = _site_neighbours((h, w))
     padded = np.where(site_inputs >= 0, site_inputs, n)
+    _local_search(S_padded, padded, (h, w), max_sweeps)
+    site_inputs = np.where(padded < n, padded, -1)
+    return site_inputs, _layout_objective(similarity, site_inputs, (h, w))
+
+
+def _local_search(S_padded, padded, grid_shape, max_sweeps):
+    """Improve ``J`` in place until no move does: pair swaps, block swaps, window moves."""
+    h, w = grid_shape
+    neighbours, count = _site_neighbours((h, w))
     _swap_refine(S_padded, padded, neighbours, count, max_sweeps)
-    # Pair swaps, then swaps of short row / column segments and 2x2 blocks, until
-    # neither improves J.
     for _ in range(max_sweeps):
         moved = 0
         for bh, bw in _BLOCKS:
@@ -475,8 +484,6 @@ def _place_in_box(similarity, S_padded, positions, box, max_sweeps):
         if moved == 0:
             break
         _swap_refine(S_padded, padded, neighbours, count, max_sweeps)
-    site_inputs = np.where(padded < n, padded, -1)
-    return site_inputs, _layout_objective(similarity, site_inputs, (h, w))
 
 
 def recover_lattice(similarity, *, n_neighbors=4, n_init=8, n_boxes=3, max_sweeps=100):

@@ -17,6 +17,7 @@ from sklearn_structlearn.sharing import (
     SharedWeightLearner,
     extract_lattice_patches,
     family_pooling_groups,
+    find_translated_families,
     lattice_neighbourhoods,
     lattice_pooling,
     layer_codes,
@@ -165,7 +166,8 @@ def test_planted_kernel_found(seed):
 
 @ignore_convergence
 def test_bias_is_the_folded_threshold():
-    # relu(conv(x) + bias) equals relu(D . standardised patch - alpha) on every patch.
+    # relu(conv(x) + bias) is computed from the patches, and the pre-activations have
+    # unit spread over the training patches.
     rng = np.random.default_rng(0)
     maps = gaussian_filter(rng.standard_normal((300, 6, 6)), (0, 1, 1)).reshape(300, 1, 36)
     layer = learn_shared_layer(maps, (6, 6), n_kernels=4, kernel_size=3, n_patches=3000,
@@ -176,8 +178,9 @@ def test_bias_is_the_folded_threshold():
     rs = np.random.RandomState(0)
     samples, sites = rs.randint(300, size=3000), rs.randint(36, size=3000)
     weights = layer.kernels.reshape(4, -1)
-    direct = np.maximum(patches @ weights.T + layer.bias, 0.0)
-    assert_allclose(codes[samples, :, sites], direct, atol=1e-10)
+    pre = patches @ weights.T + layer.bias
+    assert_allclose(codes[samples, :, sites], np.maximum(pre, 0.0), atol=1e-10)
+    assert_allclose(pre.std(axis=0), 1.0, rtol=1e-8)  # the unit-spread scaling
     del index
 
 
@@ -254,3 +257,40 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+# --------------------------------------------------------------------------- families
+def test_translated_families_found_through_a_shuffled_topology():
+    # 3 features x 4 positions on a 10x10 lattice, stored on shuffled inputs: the
+    # families are the features, whatever the input order.
+    rng = np.random.default_rng(0)
+    features = [rng.standard_normal((3, 3)) for _ in range(3)]
+    units, truth = [], []
+    for f, feature in enumerate(features):
+        for r, c in [(1, 1), (1, 6), (6, 2), (5, 6)]:
+            image = np.zeros((10, 10))
+            image[r:r + 3, c:c + 3] = feature
+            units.append(image.ravel())
+            truth.append(f)
+    units = np.array(units)
+    perm = rng.permutation(100)                     # inputs shuffled: X[:, perm]
+    site_inputs = np.argsort(perm)                  # the site of pixel p holds input inv[p]
+    families, kernels, centres = find_translated_families(units[:, perm], site_inputs,
+                                                          (10, 10), window=5)
+    assert sorted(len(f) for f in families) == [4, 4, 4]
+    for fam in families:
+        assert len({truth[i] for i in fam}) == 1
+    for fam, kernel in zip(families, kernels):
+        centre = kernel[1:4, 1:4]
+        feature = features[truth[fam[0]]]
+        cos = (centre * feature).sum() / np.linalg.norm(centre) / np.linalg.norm(feature)
+        assert cos > 0.99
+    # Sign matters, and unrelated random local units stay singletons.
+    random_units = np.zeros((5, 10, 10))
+    for i, (r, c) in enumerate(rng.integers(0, 7, size=(5, 2))):
+        random_units[i, r:r + 3, c:c + 3] = rng.standard_normal((3, 3))
+    random_units = random_units.reshape(5, 100)
+    families, _, _ = find_translated_families(np.vstack([units, -units[:1], random_units]),
+                                              np.arange(100), (10, 10), window=5)
+    assert max(len(f) for f in families) == 4
+    assert sum(len(f) == 1 for f in families) == 6
