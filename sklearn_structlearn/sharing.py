@@ -18,8 +18,8 @@ lattice has a translate at every other site. This module learns such families:
   same units by :func:`pooling_invariance_against_random`;
 - :class:`SharedWeightLearner`: the whole stack, from raw (possibly shuffled) inputs:
   topology, then shared-weight layers each learned on the pooled maps of the one below,
-  all without labels; ``to_torch`` exports it (:mod:`sklearn_structlearn.export._shared`)
-  for supervised training.
+  all without labels; ``to_torch`` exports it for supervised training
+  (:class:`~sklearn_structlearn.export._shared.SharedWeightNet`).
 
 Maps are arrays of shape ``(n_samples, n_channels, n_sites)`` with the sites of a lattice
 in raster order (``r * width + c``).
@@ -37,8 +37,19 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_int, check_option
-from .layer import GroupSparseCodingLayer
+from ._groups import pool_codes
+from ._lattice import check_grid, lattice_neighbourhoods, lattice_pooling
+from ._param_validation import (
+    N_JOBS,
+    StrOptions,
+    fit_context,
+    int_in,
+    real_in,
+    validate_named,
+    validate_params,
+)
+from ._torch import import_torch
+from .layer import PENALTY, GroupSparseCodingLayer
 from .structure import pooling_invariance
 from .topology import InputTopologyLearner
 
@@ -55,7 +66,7 @@ __all__ = [
     "shared_layer_forward",
 ]
 
-POOLINGS = ("max", "l2")
+POOLING = [StrOptions({"max", "l2"})]
 # Scale floor of a patch dimension, relative to the median scale, when patches are
 # standardised: a window offset that is (almost) always empty is not blown up.
 _SCALE_FLOOR = 0.01
@@ -64,112 +75,22 @@ _SCALE_FLOOR = 0.01
 # --------------------------------------------------------------------------- #
 # index tables
 # --------------------------------------------------------------------------- #
-def _check_grid(grid_shape):
-    try:
-        h, w = (int(s) for s in grid_shape)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"grid_shape must be (height, width), got {grid_shape!r}.") from exc
-    if h < 1 or w < 1:
-        raise ValueError(f"grid_shape must be positive, got {grid_shape!r}.")
-    return h, w
-
-
-def lattice_neighbourhoods(grid_shape, kernel_size, *, site_inputs=None):
-    """Index table of a gather-based convolution on a lattice.
-
-    Parameters
-    ----------
-    grid_shape : tuple of (int, int)
-        ``(height, width)`` of the lattice; the output sites are its sites (stride 1,
-        "same" padding).
-    kernel_size : int
-        Odd window side ``k``; offsets ``(dr, dc)`` in ``[-k//2, k//2]^2``, raster order.
-    site_inputs : array-like of int of shape (height * width,), default=None
-        The input at every site (``-1``: empty), e.g. ``InputTopologyLearner.site_inputs_``;
-        ``None`` means the inputs are the sites themselves, in raster order.
-
-    Returns
-    -------
-    index : ndarray of int of shape (height * width, k * k)
-        ``index[s, o]``: the input at offset ``o`` of site ``s``, ``-1`` outside the
-        lattice or at an empty site.
-
-    Examples
-    --------
-    >>> from sklearn_structlearn.sharing import lattice_neighbourhoods
-    >>> lattice_neighbourhoods((2, 2), 3)[0].tolist()      # site (0, 0) of a 2x2 lattice
-    [-1, -1, -1, -1, 0, 1, -1, 2, 3]
-    >>> lattice_neighbourhoods((2, 2), 3, site_inputs=[3, 2, 1, 0])[0].tolist()
-    [-1, -1, -1, -1, 3, 2, -1, 1, 0]
-    """
-    h, w = _check_grid(grid_shape)
-    k = check_int(kernel_size, "kernel_size", min_value=1)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd, got {k}.")
-    r = k // 2
-    rows, cols = np.divmod(np.arange(h * w), w)
-    dr, dc = np.divmod(np.arange(k * k), k)
-    nr = rows[:, None] + dr[None] - r
-    nc = cols[:, None] + dc[None] - r
-    inside = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)
-    index = np.where(inside, nr * w + nc, -1)
-    if site_inputs is not None:
-        site_inputs = np.asarray(site_inputs, dtype=np.int64)
-        if site_inputs.shape != (h * w,):
-            raise ValueError(
-                f"site_inputs must have one entry per site ({h * w}), got {site_inputs.shape}."
-            )
-        index = np.where(index >= 0, site_inputs[np.maximum(index, 0)], -1)
-    return index.astype(np.int64)
-
-
-def lattice_pooling(grid_shape, pool_size=2):
-    """Pooling groups of a lattice: the ``pool_size`` x ``pool_size`` blocks of sites.
-
-    Parameters
-    ----------
-    grid_shape : tuple of (int, int)
-    pool_size : int, default=2
-        Block side; along an axis shorter than ``pool_size`` the block spans the whole
-        axis. The last rows / columns that do not fill a block are dropped (as
-        ``MaxPool2d``).
-
-    Returns
-    -------
-    index : ndarray of int of shape (n_blocks, block_height * block_width)
-        Sites of every block, blocks in raster order of the pooled lattice.
-    pooled_shape : tuple of (int, int)
-        ``(height // block_height, width // block_width)``.
-
-    Examples
-    --------
-    >>> from sklearn_structlearn.sharing import lattice_pooling
-    >>> index, shape = lattice_pooling((4, 4), 2)
-    >>> shape, index[0].tolist(), index[3].tolist()
-    ((2, 2), [0, 1, 4, 5], [10, 11, 14, 15])
-    """
-    h, w = _check_grid(grid_shape)
-    p = check_int(pool_size, "pool_size", min_value=1)
-    bh, bw = _pool_block(grid_shape, p)
-    ph, pw = h // bh, w // bw
-    br, bc = np.divmod(np.arange(ph * pw), pw)
-    dr, dc = np.divmod(np.arange(bh * bw), bw)
-    index = (br[:, None] * bh + dr[None]) * w + bc[:, None] * bw + dc[None]
-    return index.astype(np.int64), (ph, pw)
-
-
-def _pool_block(grid_shape, pool_size):
-    """Block of a pooling of side ``pool_size``, clipped to the lattice."""
-    h, w = grid_shape
-    return min(pool_size, h), min(pool_size, w)
-
-
 def _gather(maps, index):
     """``maps[:, :, index]`` with ``-1`` entries read as zeros: (n, C, n_out, K)."""
     padded = np.concatenate([maps, np.zeros(maps.shape[:2] + (1,), dtype=maps.dtype)], axis=2)
     return padded[:, :, np.where(index >= 0, index, maps.shape[2])]
 
 
+@validate_params(
+    {
+        "maps": "no_validation",
+        "grid_shape": "no_validation",
+        "kernel_size": [int_in(1)],
+        "n_patches": [int_in(1)],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def extract_lattice_patches(maps, grid_shape, kernel_size, n_patches, *, random_state=None):
     """Random ``kernel_size`` x ``kernel_size`` patches of maps on a lattice.
 
@@ -198,10 +119,9 @@ def extract_lattice_patches(maps, grid_shape, kernel_size, n_patches, *, random_
     """
     maps = np.asarray(maps)
     n, c, n_sites = maps.shape
-    h, w = _check_grid(grid_shape)
+    h, w = check_grid(grid_shape)
     if n_sites != h * w:
         raise ValueError(f"maps have {n_sites} sites, grid_shape {h}x{w} has {h * w}.")
-    n_patches = check_int(n_patches, "n_patches", min_value=1)
     rng = check_random_state(random_state)
     index = lattice_neighbourhoods(grid_shape, kernel_size)
     samples = rng.randint(n, size=n_patches)
@@ -302,7 +222,7 @@ def _check_maps(maps, grid_shape):
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"maps must be (n_samples, n_channels, n_sites), got {maps.shape}.")
-    h, w = _check_grid(grid_shape)
+    h, w = check_grid(grid_shape)
     if maps.shape[2] != h * w:
         raise ValueError(f"maps have {maps.shape[2]} sites, grid_shape {h}x{w} has {h * w}.")
     return maps
@@ -324,10 +244,9 @@ def layer_codes(maps, layer, *, batch_size=256):
 def pool_maps(codes, grid_shape, pool_size, pooling):
     """Pool ``codes`` (n, C, n_sites) over the blocks of :func:`lattice_pooling`."""
     index, _ = lattice_pooling(grid_shape, pool_size)
-    blocks = codes[:, :, index]  # (n, C, n_blocks, p*p)
-    if pooling == "max":
-        return blocks.max(axis=3)
-    return np.sqrt((blocks * blocks).sum(axis=3))
+    n, c = codes.shape[:2]
+    blocks = codes[:, :, index.ravel()].reshape(n * c, -1)  # every block's sites contiguous
+    return pool_codes(blocks, index.shape[1], pooling).reshape(n, c, index.shape[0])
 
 
 def shared_layer_forward(maps, layer, *, batch_size=256):
@@ -357,6 +276,24 @@ def shared_layer_forward(maps, layer, *, batch_size=256):
     return pool_maps(codes, layer.grid_shape, layer.pool_size, layer.pooling)
 
 
+@validate_params(
+    {
+        "maps": "no_validation",
+        "grid_shape": "no_validation",
+        "n_kernels": [int_in(1)],
+        "kernel_size": [int_in(1)],
+        "group_size": [int_in(1)],
+        "alpha": PENALTY,
+        "connectivity_alpha": PENALTY,
+        "pooling": POOLING,
+        "pool_size": [int_in(1)],
+        "n_patches": [int_in(1)],
+        "max_iter": [int_in(1)],
+        "random_state": ["random_state"],
+        "n_jobs": N_JOBS,
+    },
+    prefer_skip_nested_validation=True,
+)
 def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size=1,
                        alpha="auto", connectivity_alpha="auto", pooling="max", pool_size=2,
                        n_patches=20000, max_iter=20, random_state=None, n_jobs=None):
@@ -393,13 +330,10 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
     layer : SharedLayer
     """
     maps = _check_maps(maps, grid_shape)
-    check_option(pooling, "pooling", POOLINGS)
-    n_kernels = check_int(n_kernels, "n_kernels", min_value=1)
-    k = check_int(kernel_size, "kernel_size", min_value=1)
+    k = kernel_size
     rng = check_random_state(random_state)
     # No more patches than there are distinct ones (sample x site).
-    n_patches = min(check_int(n_patches, "n_patches", min_value=1),
-                    maps.shape[0] * maps.shape[2])
+    n_patches = min(n_patches, maps.shape[0] * maps.shape[2])
     patches = extract_lattice_patches(maps, grid_shape, k, n_patches,
                                       random_state=rng).astype(np.float64)
     mean = patches.mean(axis=0)
@@ -434,6 +368,22 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
 # --------------------------------------------------------------------------- #
 # invariance of the pooled outputs
 # --------------------------------------------------------------------------- #
+@validate_params(
+    {
+        "codes_fn": [callable],
+        "X": ["array-like"],
+        "image_shape": "no_validation",
+        "groups": ["array-like"],
+        "pooling": POOLING,
+        "n_random": [int_in(1)],
+        "center": ["boolean"],
+        "permutation": ["array-like", None],
+        "random_state": ["random_state"],
+        "shifts": "no_validation",
+        "mode": [StrOptions({"constant", "wrap"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooling="max",
                                       n_random=5, center=True, permutation=None,
                                       random_state=None,
@@ -474,8 +424,8 @@ def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooli
     Returns
     -------
     result : dict
-        ``learned`` (the :func:`pooling_invariance` dict of the learned groups),
-        ``random`` (list of those of the random groupings), ``learned_change`` and
+        ``learned`` (the :func:`~sklearn_structlearn.structure.pooling_invariance` dict
+        of the learned groups), ``random`` (list of those of the random groupings), ``learned_change`` and
         ``random_change`` (mean relative change of the pooled outputs; lower is more
         invariant), ``codes_change``, ``learned_score`` and ``random_score``
         (``1 - pooled/codes``).
@@ -495,7 +445,6 @@ def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooli
     >>> bool(r["learned_change"] < r["random_change"])
     True
     """
-    check_option(pooling, "pooling", POOLINGS)
     groups = np.asarray(groups, dtype=np.int64)
     if groups.ndim != 2:
         raise ValueError(f"groups must be (n_groups, group_size), got shape {groups.shape}.")
@@ -512,8 +461,7 @@ def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooli
         return cache[id(X_)][1]
 
     def pool(c, group_index):
-        c = c[:, group_index]
-        return c.max(axis=2) if pooling == "max" else np.sqrt((c * c).sum(axis=2))
+        return pool_codes(c[:, group_index.ravel()], group_index.shape[1], pooling)
 
     codes_mean = raw_codes(X).mean(axis=0) if center else 0.0
 
@@ -527,7 +475,7 @@ def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooli
     kwargs = dict(shifts=shifts, mode=mode, permutation=permutation)
     learned = pooling_invariance(pooled(groups), codes, X, image_shape, **kwargs)
     random = []
-    for _ in range(check_int(n_random, "n_random", min_value=1)):
+    for _ in range(n_random):
         units = rng.permutation(groups.ravel()).reshape(groups.shape)
         random.append(pooling_invariance(pooled(units), codes, X, image_shape, **kwargs))
     return {
@@ -587,6 +535,16 @@ def _centred_windows(images, size):
     return windows, np.c_[rows, cols]
 
 
+@validate_params(
+    {
+        "components": ["array-like"],
+        "site_inputs": ["array-like"],
+        "grid_shape": "no_validation",
+        "window": [int_in(1)],
+        "min_similarity": [real_in(-1, 1, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def find_translated_families(components, site_inputs, grid_shape, *, window=7,
                              min_similarity=0.8):
     """Families of units whose receptive fields are translates of each other.
@@ -639,9 +597,9 @@ def find_translated_families(components, site_inputs, grid_shape, *, window=7,
     from scipy.sparse.csgraph import connected_components
 
     components = np.asarray(components, dtype=np.float64)
-    h, w = _check_grid(grid_shape)
+    h, w = check_grid(grid_shape)
     site_inputs = np.asarray(site_inputs, dtype=np.int64)
-    size = check_int(window, "window", min_value=1)
+    size = window
     if size % 2 == 0:
         raise ValueError(f"window must be odd, got {size}.")
     filled = site_inputs >= 0
@@ -735,7 +693,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     ----------
     topology_ : InputTopologyLearner
         The fitted topology.
-    mean_, scale_ : ndarray of shape (n_features_in_,)
+    mean_, scale_ : ndarray of shape (n_features_in,)
         Standardisation of the inputs: ``(x - mean_) / scale_`` (one common scale).
     layers_ : list of SharedLayer
     n_iter_ : int
@@ -772,32 +730,42 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    _parameter_constraints = {
+        "n_kernels": [int_in(1), "array-like"],
+        "kernel_size": [int_in(1), "array-like"],
+        "pool_size": [int_in(1), "array-like"],
+        "pooling": POOLING,
+        "group_size": [int_in(1)],
+        "alpha": PENALTY,
+        "connectivity_alpha": PENALTY,
+        "n_patches": [int_in(1)],
+        "max_iter": [int_in(1)],
+        "topology": [InputTopologyLearner, None],
+        "random_state": ["random_state"],
+        "n_jobs": N_JOBS,
+    }
+
     def _layer_params(self):
+        """Per-layer kernel counts, kernel sizes and pool sizes, every entry checked."""
         n_kernels = (list(self.n_kernels) if isinstance(self.n_kernels, (list, tuple))
                      else [self.n_kernels])
         if not n_kernels:
             raise ValueError("n_kernels must list at least one layer.")
-        for i, n in enumerate(n_kernels):
-            check_int(n, f"n_kernels[{i}]", min_value=1)
         n_layers = len(n_kernels)
-        kernel_sizes = _per_layer(self.kernel_size, n_layers, "kernel_size")
-        pool_sizes = _per_layer(self.pool_size, n_layers, "pool_size")
-        for i, (k, p) in enumerate(zip(kernel_sizes, pool_sizes)):
-            k = check_int(k, f"kernel_size[{i}]", min_value=1)
-            if k % 2 == 0:
+        per_layer = {"n_kernels": n_kernels,
+                     "kernel_size": _per_layer(self.kernel_size, n_layers, "kernel_size"),
+                     "pool_size": _per_layer(self.pool_size, n_layers, "pool_size")}
+        validate_named({f"{name}[{i}]": [int_in(1)] for name, values in per_layer.items()
+                        for i in range(n_layers)},
+                       {f"{name}[{i}]": v for name, values in per_layer.items()
+                        for i, v in enumerate(values)},
+                       type(self).__name__)
+        for k in per_layer["kernel_size"]:
+            if k % 2 == 0:  # a window centred on its site
                 raise ValueError(f"kernel_size must be odd, got {k}.")
-            check_int(p, f"pool_size[{i}]", min_value=1)
-        check_option(self.pooling, "pooling", POOLINGS)
-        check_int(self.group_size, "group_size", min_value=1)
-        check_int(self.n_patches, "n_patches", min_value=1)
-        check_int(self.max_iter, "max_iter", min_value=1)
-        if self.topology is not None and not isinstance(self.topology, InputTopologyLearner):
-            raise TypeError(
-                f"topology must be an InputTopologyLearner or None, got "
-                f"{type(self.topology).__name__}."
-            )
-        return n_kernels, kernel_sizes, pool_sizes
+        return per_layer["n_kernels"], per_layer["kernel_size"], per_layer["pool_size"]
 
+    @fit_context
     def fit(self, X, y=None):
         """Learn the topology, then the shared-weight layers, from ``X`` (no labels).
 
@@ -879,7 +847,9 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        depth = len(self.layers_) if depth is None else check_int(depth, "depth", min_value=1)
+        if depth is None:
+            depth = len(self.layers_)
+        validate_named({"depth": [int_in(1)]}, {"depth": depth}, type(self).__name__)
         if depth > len(self.layers_):
             raise ValueError(f"depth must be <= {len(self.layers_)}, got {depth}.")
         maps = self._input_maps(X)
@@ -917,6 +887,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         module : torch.nn.Module
         """
         check_is_fitted(self)
+        import_torch("Exporting a shared-weight network to PyTorch")
         from .export._shared import build_shared_weight_net
 
         return build_shared_weight_net(self, n_classes=n_classes, dtype=dtype)

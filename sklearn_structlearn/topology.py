@@ -38,12 +38,11 @@ whatever sites are left. Inputs that are almost always blank (the border pixels 
 digits) have statistics resting on a handful of samples and are often misplaced, by one
 site or more; an input is counted as *informative*
 when its variance is at least ``1%`` of the median variance
-(:data:`INFORMATIVE_VARIANCE_RATIO`), and the recovery is reported over all inputs and over
+(``INFORMATIVE_VARIANCE_RATIO``), and the recovery is reported over all inputs and over
 the informative ones.
 """
 
 from dataclasses import dataclass, field
-from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -57,7 +56,7 @@ from ._solvers._topology import (
     _swap_refine,
     _window_refine,
 )
-from ._validation import check_int
+from ._param_validation import StrOptions, fit_context, int_in, real_in, validate_params
 
 __all__ = [
     "DEFAULT_SHRINKAGE",
@@ -96,18 +95,12 @@ MAX_ASPECT = 4
 # --------------------------------------------------------------------------- #
 # similarity and neighbour graph
 # --------------------------------------------------------------------------- #
-def _check_shrinkage(shrinkage):
-    if isinstance(shrinkage, str) and shrinkage == "ledoit-wolf":
-        return shrinkage
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, Real) or not (
-        0.0 <= shrinkage < 1.0
-    ):
-        raise ValueError(
-            f'shrinkage must be "ledoit-wolf" or a float in [0, 1), got {shrinkage!r}.'
-        )
-    return float(shrinkage)
+#: "ledoit-wolf" or a fixed shrinkage in [0, 1) (1 would erase every correlation)
+SHRINKAGE = [real_in(0, 1, closed="left"), StrOptions({"ledoit-wolf"})]
 
 
+@validate_params({"X": ["array-like"], "shrinkage": SHRINKAGE},
+                 prefer_skip_nested_validation=True)
 def input_similarity(X, *, shrinkage=DEFAULT_SHRINKAGE):
     """Partial correlations between the inputs (columns) of ``X``.
 
@@ -150,7 +143,6 @@ def input_similarity(X, *, shrinkage=DEFAULT_SHRINKAGE):
            [0, 1, 0, 1],
            [0, 0, 1, 0]])
     """
-    shrinkage = _check_shrinkage(shrinkage)
     X = np.asarray(X, dtype=np.float64)
     n_samples, n_features = X.shape
     variance = X.var(axis=0)
@@ -174,6 +166,8 @@ def input_similarity(X, *, shrinkage=DEFAULT_SHRINKAGE):
     return similarity, variance
 
 
+@validate_params({"similarity": ["array-like"], "n_neighbors": [int_in(1)]},
+                 prefer_skip_nested_validation=True)
 def neighbour_graph(similarity, n_neighbors=4):
     """Symmetric graph joining every input to its ``n_neighbors`` most similar inputs.
 
@@ -202,7 +196,7 @@ def neighbour_graph(similarity, n_neighbors=4):
     """
     similarity = np.asarray(similarity, dtype=np.float64)
     n = similarity.shape[0]
-    k = min(check_int(n_neighbors, "n_neighbors", min_value=1), max(n - 1, 0))
+    k = min(n_neighbors, max(n - 1, 0))
     graph = np.zeros((n, n), dtype=bool)
     if k == 0:
         return graph
@@ -486,6 +480,11 @@ def _local_search(S_padded, padded, grid_shape, max_sweeps):
         _swap_refine(S_padded, padded, neighbours, count, max_sweeps)
 
 
+@validate_params(
+    {"similarity": ["array-like"], "n_neighbors": [int_in(1)], "n_init": [int_in(1)],
+     "n_boxes": [int_in(1)], "max_sweeps": [int_in(0)]},
+    prefer_skip_nested_validation=True,
+)
 def recover_lattice(similarity, *, n_neighbors=4, n_init=8, n_boxes=3, max_sweeps=100):
     """Lay the inputs out on a 4-connected lattice, neighbours next to each other.
 
@@ -532,9 +531,6 @@ def recover_lattice(similarity, *, n_neighbors=4, n_init=8, n_boxes=3, max_sweep
     if similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1]:
         raise ValueError(f"similarity must be a square matrix, got shape {similarity.shape}.")
     n = similarity.shape[0]
-    n_init = check_int(n_init, "n_init", min_value=1)
-    n_boxes = check_int(n_boxes, "n_boxes", min_value=1)
-    max_sweeps = check_int(max_sweeps, "max_sweeps", min_value=0)
     if n == 0:
         raise ValueError("similarity is empty: at least one input is needed.")
     if n == 1:
@@ -727,19 +723,19 @@ class InputTopologyLearner(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    similarity_ : ndarray of shape (n_features_in_, n_features_in_)
+    similarity_ : ndarray of shape (n_features_in, n_features_in)
         Partial correlations of the inputs.
-    variance_ : ndarray of shape (n_features_in_,)
+    variance_ : ndarray of shape (n_features_in,)
         Variance of every input.
-    informative_ : ndarray of bool of shape (n_features_in_,)
+    informative_ : ndarray of bool of shape (n_features_in,)
         Inputs whose variance is at least ``INFORMATIVE_VARIANCE_RATIO`` of the median.
-    neighbours_ : ndarray of bool of shape (n_features_in_, n_features_in_)
+    neighbours_ : ndarray of bool of shape (n_features_in, n_features_in)
         The neighbour graph (:func:`neighbour_graph`).
     layout_ : LatticeLayout
         The recovered layout.
     grid_shape_ : tuple of (int, int)
         ``(height, width)`` of the recovered lattice.
-    positions_ : ndarray of int of shape (n_features_in_, 2)
+    positions_ : ndarray of int of shape (n_features_in, 2)
         ``(row, column)`` of every input on the recovered lattice.
     site_inputs_ : ndarray of int of shape (height * width,)
         Input at every lattice site (raster order), ``-1`` for an empty site.
@@ -774,12 +770,14 @@ class InputTopologyLearner(TransformerMixin, BaseEstimator):
         self.n_init = n_init
         self.max_sweeps = max_sweeps
 
-    def _check_params(self):
-        check_int(self.n_neighbors, "n_neighbors", min_value=1)
-        _check_shrinkage(self.shrinkage)
-        check_int(self.n_init, "n_init", min_value=1)
-        check_int(self.max_sweeps, "max_sweeps", min_value=0)
+    _parameter_constraints = {
+        "n_neighbors": [int_in(1)],
+        "shrinkage": SHRINKAGE,
+        "n_init": [int_in(1)],
+        "max_sweeps": [int_in(0)],
+    }
 
+    @fit_context
     def fit(self, X, y=None):
         """Recover the layout of the inputs from ``X``.
 
@@ -794,7 +792,6 @@ class InputTopologyLearner(TransformerMixin, BaseEstimator):
         -------
         self : InputTopologyLearner
         """
-        self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         similarity, variance = input_similarity(X, shrinkage=self.shrinkage)
         live = variance[variance > 0]
@@ -842,7 +839,7 @@ class InputTopologyLearner(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features_in)
         """
         check_is_fitted(self)
         X = np.asarray(X)

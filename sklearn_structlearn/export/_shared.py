@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..sharing import lattice_neighbourhoods, lattice_pooling
+from .._lattice import lattice_neighbourhoods, lattice_pooling
 
 __all__ = ["LatticeConv", "LatticePool", "SharedWeightNet", "build_shared_weight_net"]
 
@@ -143,6 +143,7 @@ class LatticePool(nn.Module):
         self.register_buffer("index", torch.as_tensor(index, dtype=torch.int64))
 
     def forward(self, x):
+        """``x`` (batch, channels, height * width) -> (batch, channels, n_blocks)."""
         h, w = self.grid_shape
         p = self.pool_size
         bh, bw = min(p, h), min(p, w)
@@ -191,6 +192,7 @@ class SharedWeightNet(nn.Module):
         return x.flatten(1)
 
     def forward(self, x):
+        """``x`` (batch, n_features) raw inputs -> top pooled maps flattened, or logits."""
         return self.head(self.features(x))
 
 
