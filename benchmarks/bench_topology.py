@@ -16,9 +16,9 @@ For each pixel order (``original``, ``shuffled``) this script:
    sites;
 2. measures the shift invariance of the pooled outputs of every layer against random
    groups of the same units (:func:`~sklearn_structlearn.sharing.pooling_invariance_against_random`);
-3. trains, with exactly the same supervised budget (``classifier._train_torch_module``:
-   Adam, learning rate, batch size, epochs, early stopping on the same validation split,
-   the same mini-batch seed), the learned network (``to_torch``), the small CNN
+3. trains, with exactly the same supervised budget (``bench_classifier.train_peer``: the
+   classifier's skorch set-up -- Adam, learning rate, batch size, epochs, early stopping
+   on the same validation split, the same mini-batch seed), the learned network (``to_torch``), the small CNN
    (conv3x3(32)-pool-conv3x3(64)-pool-linear), the larger CNN
    (conv5x5(32)-pool-conv5x5(64)-pool-FC1024-dropout-linear) and a one-hidden-layer MLP;
    the CNNs see the shuffled images as they are.
@@ -48,7 +48,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _timing import format_table, pinned_threads  # noqa: E402
-from bench_classifier import count_parameters, make_cnn, make_mlp  # noqa: E402
+from bench_classifier import make_cnn, make_mlp, train_peer  # noqa: E402
 
 
 def _log(message):
@@ -138,34 +138,15 @@ def zero_biases(torch, net):
 
 
 def train(torch, module, data, args, seed, name):
-    from sklearn_structlearn.classifier import _batched_logits, _train_torch_module
+    """Train ``module`` as the classifier trains its own network, with this run's budget."""
+    from sklearn_structlearn.classifier import StructuredNetClassifier
 
-    X_tr, y_tr, X_val, y_val, X_te, y_te = data
-
-    def t(a, dtype=torch.float32):
-        return torch.as_tensor(np.ascontiguousarray(a)).to(dtype)
-
-    generator = torch.Generator().manual_seed(seed + 1)
-    w0, c0 = time.perf_counter(), time.process_time()
-    history, best_epoch = _train_torch_module(
-        module, t(X_tr), t(y_tr, torch.int64), t(X_val), t(y_val, torch.int64),
+    clf = StructuredNetClassifier(
         max_epochs=args.max_epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, n_iter_no_change=args.n_iter_no_change,
-        generator=generator, verbose=args.verbose, name=name,
-    )
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    logits = _batched_logits(torch, module, t(X_te))
-    return {
-        "test_accuracy": float((logits.argmax(dim=1).numpy() == y_te).mean()),
-        "best_val_accuracy": float(max(history["val_accuracy"])),
-        "params": count_parameters(module),
-        "nonzero_params": count_parameters(module, nonzero=True),
-        "train_wall": wall,
-        "train_cpu": cpu,
-        "epochs": len(history["train_loss"]),
-        "best_epoch": best_epoch,
-        "history": history,
-    }
+        validation_fraction=args.validation_fraction, verbose=args.verbose,
+        random_state=args.seed)
+    return train_peer(torch, name, module, *data, clf, seed)
 
 
 def learn_structure(X_struct, args, permutation):
