@@ -20,18 +20,19 @@ TIERS = [
     {"__init__", "cli"},
     {"classifier", "distributed"},
     # estimators (thin): the stacked learner, then the layer it stacks
-    {"deep"},
-    {"layer"},
+    {"deep", "sharing"},
+    {"layer", "topology"},
     # the problem's pieces: "auto" penalty rules, the coding problem as a function,
     # preprocessing, the streaming driver, measurements, pictures, export
     {"penalties", "plotting", "export", "_classifier_torch"},
     {"encoding", "preprocessing", "_streaming", "structure", "entropy", "datasets",
      "export._build"},
-    {"objective", "_grouping", "export._modules"},
+    {"objective", "_grouping", "export._modules", "export._shared"},
     {"export._reference"},
     # kernels (the subpackage is one unit), then the helpers everything uses
     {"_solvers"},
-    {"_groups", "_sparse", "_threads", "_progress", "_validation", "_torch", "exceptions"},
+    {"_groups", "_sparse", "_threads", "_progress", "_validation", "_torch", "exceptions",
+     "_lattice"},
     {"_param_validation"},
     {"_transaction"},
 ]

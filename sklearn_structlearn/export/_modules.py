@@ -1,7 +1,9 @@
 """Torch modules of the exported networks.
 
-This is the only module of the package that imports torch at import time; it is
-itself imported lazily by :func:`sklearn_structlearn.export.build_torch_module`.
+This module and :mod:`~sklearn_structlearn.export._shared` (the shared-weight networks)
+are the only ones of the package that import torch at import time; they are themselves
+imported lazily, by :func:`sklearn_structlearn.export.build_torch_module` and
+:meth:`sklearn_structlearn.sharing.SharedWeightLearner.to_torch`.
 
 Design rules, so that the modules train, move across devices and export
 (``torch.export``, ONNX):
