@@ -35,6 +35,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import _PARALLEL_LAUNCH
+from ._cholesky import cholesky_in_place
+from ._gap import gap_and_primal
+from ._lasso import lasso_row
 
 # Cap on the fallback sweeps on the support; the gap test of the next outer iteration is
 # what guarantees convergence, this only bounds wasted work.
@@ -76,69 +79,6 @@ def _update_group(g, gs, a, r, L, alpha, positive, buf):
             a[start + j] = new
             moved += lg * delta * delta
     return moved
-
-
-@njit(cache=True, nogil=True)
-def _gap_and_primal(c, xsq, a, r, alpha, gs, positive):
-    """Duality gap and primal value from c, a and r = c - G a (see objective.py)."""
-    K = a.shape[0]
-    a_c = 0.0
-    a_r = 0.0
-    penalty = 0.0
-    dual_norm_sq = 0.0
-    for g in range(K // gs):
-        asq = 0.0
-        rsq = 0.0
-        for j in range(g * gs, (g + 1) * gs):
-            aj = a[j]
-            if aj != 0.0:
-                a_c += aj * c[j]
-                a_r += aj * r[j]
-                asq += aj * aj
-            rj = r[j]
-            if positive and rj < 0.0:
-                rj = 0.0
-            rsq += rj * rj
-        penalty += np.sqrt(asq)
-        if rsq > dual_norm_sq:
-            dual_norm_sq = rsq
-    res_sq = max(xsq - a_c - a_r, 0.0)  # ||x - D^T a||^2
-    primal = 0.5 * res_sq + alpha * penalty
-    dual_norm = np.sqrt(dual_norm_sq)
-    s = 1.0
-    if dual_norm > alpha:
-        s = alpha / dual_norm
-    dual = s * (xsq - a_c) - 0.5 * s * s * res_sq
-    return primal - dual, primal
-
-
-@njit(cache=True, nogil=True)
-def _cholesky_in_place(H, m, diag):
-    """Upper Cholesky factor U (H = U^T U) of H[:m, :m] in its upper triangle.
-
-    Returns False if H is not (numerically) positive definite. Only the upper triangle
-    of H is read. Right-looking, row by row: every update is an axpy over contiguous
-    entries of two rows, which LLVM vectorises (a dot-product loop is a reduction it may
-    not reorder): factorisations are most of the code solver's time on supports of ~100 atoms.
-    ``diag`` (length >= m) is scratch for the original diagonal.
-    """
-    for j in range(m):
-        diag[j] = H[j, j]
-    for j in range(m):
-        s = H[j, j]
-        if not s > 1e-12 * diag[j]:
-            return False
-        ujj = np.sqrt(s)
-        H[j, j] = ujj
-        inv = 1.0 / ujj
-        for k in range(j + 1, m):
-            H[j, k] *= inv
-        for i in range(j + 1, m):
-            uji = H[j, i]
-            if uji != 0.0:
-                for k in range(i, m):
-                    H[i, k] -= uji * H[j, k]
-    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -237,7 +177,7 @@ def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, gra
             ridge = max(ridge, H[s, s])
         for s in range(m):
             H[s, s] += 1e-9 * ridge
-        if not _cholesky_in_place(H, m, Hd):  # Hd is free until the step is chosen
+        if not cholesky_in_place(H, m, Hd):  # Hd is free until the step is chosen
             return -1 - n_active
         # d = -H^{-1} grad: U^T y = -grad (column-oriented: contiguous rows of U), U d = y
         for s in range(m):
@@ -393,7 +333,7 @@ def _solve_one(G, c, xsq, a, r, L, alpha, gs, positive, max_iter, tol, buf, acti
     it = 0
     while True:
         # r is exact on every coordinate here
-        gap, primal = _gap_and_primal(c, xsq, a, r, alpha, gs, positive)
+        gap, primal = gap_and_primal(c, xsq, a, r, alpha, gs, positive)
         if gap <= tol * primal or it == max_iter:
             break
         it += 1
@@ -508,6 +448,46 @@ def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, 
             primals[i] = primal
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def encode_lasso(G, C, x_sqnorm, codes, alpha, positive, max_iter, tol, cap, n_chunks,
+                 n_iter, gaps, primals):
+    """``encode_bcd`` for ``group_size == 1`` (see ``_lasso.py``); ``cap`` bounds the support."""
+    n, K = C.shape
+    gdiag = np.empty(K, dtype=np.float64)
+    for j in range(K):
+        gdiag[j] = G[j, j]
+    for chunk in prange(n_chunks):
+        a = np.empty(K, dtype=np.float64)
+        r = np.empty(K, dtype=np.float64)
+        c = np.empty(K, dtype=np.float64)
+        S = np.empty(cap + 1, dtype=np.int64)
+        where = np.empty(K, dtype=np.int64)
+        theta = np.empty(cap + 1, dtype=np.float64)
+        x = np.empty(cap + 1, dtype=np.float64)
+        rs = np.empty(cap + 1, dtype=np.float64)
+        U = np.empty((cap + 1, cap + 1), dtype=np.float64)
+        Gs = np.empty((cap + 1, cap + 1), dtype=np.float64)
+        col = np.empty(cap + 1, dtype=np.float64)
+        g = np.empty(cap + 1, dtype=np.float64)
+        d = np.empty(cap + 1, dtype=np.float64)
+        delta = np.empty(cap + 1, dtype=np.float64)
+        Hd = np.empty(cap + 1, dtype=np.float64)
+        viol = np.empty(K, dtype=np.float64)
+        cand = np.empty(K, dtype=np.int64)
+        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
+            for j in range(K):
+                a[j] = codes[i, j]
+                c[j] = C[i, j]
+            it, gap, primal = lasso_row(G, gdiag, c, x_sqnorm[i], a, r, alpha, positive, max_iter,
+                                        tol, cap, S, where, theta, x, rs, U, Gs, col, g, d,
+                                        delta, Hd, viol, cand)
+            for j in range(K):
+                codes[i, j] = a[j]
+            n_iter[i] = it
+            gaps[i] = gap
+            primals[i] = primal
+
+
 def group_lipschitz(gram, group_size):
     """Largest eigenvalue of each diagonal block of the Gram matrix (the group step sizes).
 
@@ -572,6 +552,11 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     n_chunks = max(1, min(n, 8 * numba.get_num_threads()))
     if n:
         with _PARALLEL_LAUNCH:
+          if group_size == 1:
+            cap = int(min(K, dictionary.shape[1] + 64))
+            encode_lasso(G, C, x_sqnorm, codes, float(alpha), bool(positive), int(max_iter),
+                         float(tol), cap, n_chunks, n_iter, gaps, primals)
+          else:
             encode_bcd(G, C, x_sqnorm, codes, L, float(alpha), int(group_size), bool(positive),
                        int(max_iter), float(tol), n_chunks, n_iter, gaps, primals)
     return codes, n_iter, gaps, primals
