@@ -35,373 +35,11 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import _PARALLEL_LAUNCH
-from ._cholesky import cholesky_in_place
-from ._gap import gap_and_primal
+from ._group import group_row
 from ._lasso import lasso_row
 
-# Cap on the fallback sweeps on the support; the gap test of the next outer iteration is
-# what guarantees convergence, this only bounds wasted work.
-_MAX_ACTIVE_SWEEPS = 64
-_MAX_NEWTON_STEPS = 50
-# working-set growth: at least this many new groups per outer iteration
-_MIN_GROWTH = 8
-# sweep + Newton rounds on one working set before the residual is refreshed everywhere
-_SUBPROBLEM_ROUNDS = 4
-# Newton systems larger than this fall back to restricted sweeps (bounds per-thread memory)
-_MAX_NEWTON_SIZE = 512
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _update_group(g, gs, a, r, L, alpha, positive, buf):
-    """Proximal step on group g; returns sum_j L_g * delta_j^2 (the size of the move).
-
-    Leaves the per-coordinate changes in ``buf`` so the caller can update ``r``."""
-    start = g * gs
-    lg = L[g]
-    sq = 0.0
-    for j in range(gs):
-        u = a[start + j] + r[start + j] / lg
-        if positive and u < 0.0:
-            u = 0.0
-        buf[j] = u
-        sq += u * u
-    norm = np.sqrt(sq)
-    thresh = alpha / lg
-    scale = 0.0
-    if norm > thresh:
-        scale = 1.0 - thresh / norm
-    moved = 0.0
-    for j in range(gs):
-        new = buf[j] * scale
-        delta = new - a[start + j]
-        buf[j] = delta
-        if delta != 0.0:
-            a[start + j] = new
-            moved += lg * delta * delta
-    return moved
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _support_penalty(a, idx, m, gs, direction, step):
-    """Group penalty sum_g ||a_g + step * direction_g|| over the support ``idx[:m]``.
-
-    ``idx`` is ordered by group, so the norms are summed group by group in one pass."""
-    penalty = 0.0
-    s = 0
-    while s < m:
-        g = idx[s] // gs
-        sq = 0.0
-        while s < m and idx[s] // gs == g:
-            v = a[idx[s]] + step * direction[s]
-            sq += v * v
-            s += 1
-        penalty += np.sqrt(sq)
-    return penalty
-
-
-@njit(cache=True, nogil=True)
-def _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H, grad, d, Hd,
-                  gnorm, budget):
-    """Damped Newton steps on the objective restricted to the current support.
-
-    ``r = c - G a`` must be exact on the support on entry; it is kept exact there. Groups
-    that leave the support are removed from ``active``; returns the new number ``n`` of
-    active groups, or ``-1 - n`` when the restricted Hessian is not positive definite (the
-    caller falls back to sweeps on the ``n`` groups left in ``active``).
-    """
-    for _ in range(_MAX_NEWTON_STEPS):
-        if gs > 1:
-            # Newton only creeps towards the kink of a group whose optimum is zero (its
-            # curvature alpha/||a_g|| blows up): zero such groups by their exact prox test
-            for ia in range(n_active):
-                g = active[ia]
-                lg = L[g]
-                sq = 0.0
-                for j in range(g * gs, (g + 1) * gs):
-                    u = a[j] + r[j] / lg
-                    if positive and u < 0.0:
-                        u = 0.0
-                    sq += u * u
-                if sq * lg * lg <= alpha * alpha:
-                    for k in range(g * gs, (g + 1) * gs):
-                        ak = a[k]
-                        if ak != 0.0:
-                            for ib in range(n_active):
-                                h = active[ib]
-                                for m in range(h * gs, (h + 1) * gs):
-                                    r[m] += G[k, m] * ak
-                            a[k] = 0.0
-        # free coordinates: the whole of each non-zero group, except that coordinates at
-        # zero stay put where the objective has a kink there (lasso, non-negative codes)
-        m = 0
-        kept = 0
-        for ia in range(n_active):
-            g = active[ia]
-            sq = 0.0
-            for k in range(g * gs, (g + 1) * gs):
-                sq += a[k] * a[k]
-            if sq == 0.0:
-                continue  # the group left the support (a capped step zeroed it)
-            active[kept] = g
-            kept += 1
-            gnorm[g] = np.sqrt(sq)
-            for k in range(g * gs, (g + 1) * gs):
-                if a[k] != 0.0 or (gs > 1 and not positive):
-                    idx[m] = k
-                    m += 1
-        n_active = kept
-        if m == 0:
-            return n_active
-        if m > H.shape[0]:
-            return -1 - n_active
-        for s in range(m):
-            k = idx[s]
-            g = k // gs
-            grad[s] = alpha * a[k] / gnorm[g] - r[k]
-            # upper triangle only: the factorisation reads nothing else
-            for t in range(s, m):
-                H[s, t] = G[k, idx[t]]
-            if gs > 1:
-                # Hessian of alpha ||a_g||: alpha / ||a_g|| (I - u u^T), u = a_g / ||a_g||
-                w = alpha / gnorm[g]
-                for t in range(s, m):
-                    kt = idx[t]
-                    if kt // gs == g:
-                        H[s, t] -= w * a[k] * a[kt] / (gnorm[g] * gnorm[g])
-                H[s, s] += w
-        # a relative ridge keeps the factorisation alive when the support is linearly
-        # dependent (more atoms than features): the step then runs along the null space
-        # until a coordinate reaches zero and leaves -- the feature-sign answer to it
-        ridge = 0.0
-        for s in range(m):
-            ridge = max(ridge, H[s, s])
-        for s in range(m):
-            H[s, s] += 1e-9 * ridge
-        if not cholesky_in_place(H, m, Hd):  # Hd is free until the step is chosen
-            return -1 - n_active
-        # d = -H^{-1} grad: U^T y = -grad (column-oriented: contiguous rows of U), U d = y
-        for s in range(m):
-            d[s] = -grad[s]
-        for s in range(m):
-            v = d[s] / H[s, s]
-            d[s] = v
-            for t in range(s + 1, m):
-                d[t] -= H[s, t] * v
-        for s in range(m - 1, -1, -1):
-            v = d[s]
-            for t in range(s + 1, m):
-                v -= H[s, t] * d[t]
-            d[s] = v / H[s, s]
-        decrement = 0.0  # grad^T H^{-1} grad: twice the predicted decrease
-        for s in range(m):
-            decrement -= grad[s] * d[s]
-        if decrement <= budget:
-            return n_active  # the gradient is already at rounding level
-        # longest step before a kinked coordinate reaches zero
-        t_max = 1.0
-        block = -1
-        if gs == 1 or positive:
-            for s in range(m):
-                k = idx[s]
-                if a[k] * d[s] < 0.0:
-                    ts = -a[k] / d[s]
-                    if ts < t_max:
-                        t_max = ts
-                        block = s
-        penalty0 = 0.0
-        for ia in range(n_active):
-            penalty0 += gnorm[active[ia]]
-        if block >= 0:
-            # Try the full Newton step with every crossing coordinate clipped to zero: it
-            # drops many coordinates at once where capped steps would drop one per Cholesky.
-            # Kept only if it decreases the objective enough; else fall back to the capped step.
-            for s in range(m):
-                k = idx[s]
-                if a[k] * d[s] < 0.0 and -a[k] / d[s] <= 1.0:
-                    grad[s] = -a[k]
-                else:
-                    grad[s] = d[s]
-            change = 0.0
-            for s in range(m):
-                k = idx[s]
-                v = 0.0
-                for t in range(m):
-                    v += G[k, idx[t]] * grad[t]
-                Hd[s] = v
-                change += (0.5 * v - r[k]) * grad[s]
-            change += alpha * (_support_penalty(a, idx, m, gs, grad, 1.0) - penalty0)
-            if change <= -1e-4 * decrement:
-                for s in range(m):
-                    k = idx[s]
-                    if grad[s] == -a[k]:
-                        a[k] = 0.0
-                    else:
-                        a[k] += grad[s]
-                    r[k] -= Hd[s]
-                continue
-        slope = 0.0  # directional derivative of the quadratic part
-        curvature = 0.0
-        for s in range(m):
-            k = idx[s]
-            v = 0.0
-            for t in range(m):
-                v += G[k, idx[t]] * d[t]
-            Hd[s] = v
-            slope -= r[k] * d[s]
-            curvature += d[s] * v
-        step = t_max
-        accepted = False
-        for _ls in range(40):
-            penalty = _support_penalty(a, idx, m, gs, d, step)
-            change = step * slope + 0.5 * step * step * curvature + alpha * (penalty - penalty0)
-            if change <= -1e-4 * step * decrement:
-                accepted = True
-                break
-            step *= 0.5
-        if not accepted:
-            return n_active
-        for s in range(m):
-            k = idx[s]
-            a[k] += step * d[s]
-            r[k] -= step * Hd[s]
-        if step == t_max and block >= 0:
-            a[idx[block]] = 0.0  # lands on the kink: leaves the support exactly
-        elif gs == 1 and step == 1.0:
-            return n_active  # a full step minimises the quadratic exactly: nothing left
-    return n_active
-
-
-@njit(cache=True, nogil=True)
-def _sweep(G, a, r, L, alpha, gs, positive, buf, groups, n_groups_in):
-    """One proximal BCD pass over ``groups``; r is kept exact on those groups' coordinates.
-
-    Returns the progress (sum of L_g ||delta_g||^2)."""
-    progress = 0.0
-    for ia in range(n_groups_in):
-        g = groups[ia]
-        if L[g] <= 0.0:
-            continue  # dead atoms: zero Gram block, their codes stay zero
-        progress += _update_group(g, gs, a, r, L, alpha, positive, buf)
-        for j in range(gs):
-            d = buf[j]
-            if d != 0.0:
-                k = g * gs + j
-                for ib in range(n_groups_in):
-                    h = groups[ib]
-                    for m in range(h * gs, (h + 1) * gs):
-                        r[m] -= G[k, m] * d
-    return progress
-
-
-@njit(cache=True, nogil=True)
-def _refresh_residual(G, c, a, r, gs, support, n_support, targets, n_targets):
-    """r = c - G a on the coordinates of the ``targets`` groups (a is zero off ``support``)."""
-    for it in range(n_targets):
-        h = targets[it]
-        for m in range(h * gs, (h + 1) * gs):
-            v = c[m]
-            for ia in range(n_support):
-                g = support[ia]
-                for k in range(g * gs, (g + 1) * gs):
-                    ak = a[k]
-                    if ak != 0.0:
-                        v -= G[k, m] * ak
-            r[m] = v
-
-
-@njit(cache=True, nogil=True)
-def _solve_one(G, c, xsq, a, r, L, alpha, gs, positive, max_iter, tol, buf, active,
-               work, all_groups, violation, idx, H, grad, direction, Hd, gnorm):
-    K = a.shape[0]
-    n_groups = K // gs
-    # a warm start may carry codes of atoms that have died since (zero atoms): the sweeps
-    # skip dead groups, so zero them here or their penalty would stay forever
-    n_active = 0
-    for g in range(n_groups):
-        nonzero = False
-        for j in range(g * gs, (g + 1) * gs):
-            if L[g] <= 0.0 or G[j, j] <= 0.0:
-                a[j] = 0.0  # a zero atom's only optimal code is 0; prox steps only shrink it
-            elif a[j] != 0.0:
-                nonzero = True
-        if nonzero:
-            active[n_active] = g
-            n_active += 1
-    _refresh_residual(G, c, a, r, gs, active, n_active, all_groups, n_groups)
-    gap = np.inf
-    primal = 0.0
-    it = 0
-    while True:
-        # r is exact on every coordinate here
-        gap, primal = gap_and_primal(c, xsq, a, r, alpha, gs, positive)
-        if gap <= tol * primal or it == max_iter:
-            break
-        it += 1
-        # 1. working set: the support plus the groups that violate optimality the most,
-        #    at least _MIN_GROWTH of them and as many as the support holds (doubling), so
-        #    coherent atoms are not all switched on at once by a full sweep
-        n_active = 0
-        n_viol = 0
-        for g in range(n_groups):
-            sq = 0.0
-            rsq = 0.0
-            for j in range(g * gs, (g + 1) * gs):
-                sq += a[j] * a[j]
-                rj = r[j]
-                if positive and rj < 0.0:
-                    rj = 0.0
-                rsq += rj * rj
-            if sq != 0.0:
-                active[n_active] = g
-                n_active += 1
-            elif L[g] > 0.0 and rsq > alpha * alpha:
-                violation[n_viol] = rsq
-                work[n_viol] = g
-                n_viol += 1
-        n_add = min(n_viol, max(n_active, _MIN_GROWTH))
-        if n_add < n_viol:
-            chosen = work[np.argsort(-violation[:n_viol])[:n_add]]  # a copy: work is rewritten
-            for t in range(n_add):
-                work[n_active + t] = chosen[t]
-        else:
-            for t in range(n_add - 1, -1, -1):
-                work[n_active + t] = work[t]
-        for t in range(n_active):
-            work[t] = active[t]
-        n_work = n_active + n_add
-        # 2. solve the problem restricted to the working set: sweeps find its support,
-        #    Newton steps finish the values on that support
-        for _round in range(_SUBPROBLEM_ROUNDS):
-            progress = _sweep(G, a, r, L, alpha, gs, positive, buf, work, n_work)
-            n_active = 0
-            for t in range(n_work):
-                g = work[t]
-                for j in range(g * gs, (g + 1) * gs):
-                    if a[j] != 0.0:
-                        active[n_active] = g
-                        n_active += 1
-                        break
-            remaining = _newton_phase(G, a, r, L, alpha, gs, positive, n_active, active, idx, H,
-                                      grad, direction, Hd, gnorm, 1e-6 * tol * primal)
-            if remaining < 0:
-                # singular restricted Hessian: plain sweeps on the support instead
-                n_active = -1 - remaining
-                for _s in range(_MAX_ACTIVE_SWEEPS):
-                    if _sweep(G, a, r, L, alpha, gs, positive, buf, active,
-                              n_active) <= 0.1 * tol * primal:
-                        break
-            else:
-                n_active = remaining
-            _refresh_residual(G, c, a, r, gs, active, n_active, work, n_work)
-            if progress <= 0.1 * tol * primal:
-                break
-        # 3. exact r everywhere from the (sparse) codes, which also wipes rounding drift
-        _refresh_residual(G, c, a, r, gs, active, n_active, all_groups, n_groups)
-    return it, gap, primal
-
-
 @njit(cache=True, nogil=True, parallel=True)
-def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol,
+def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol, cap,
                n_chunks, n_iter, gaps, primals):
     """Solve the code problem for every row of ``C = X D^T`` (in place in ``codes``).
 
@@ -421,26 +59,25 @@ def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, 
     for chunk in prange(n_chunks):
         a = np.empty(K, dtype=np.float64)
         r = np.empty(K, dtype=np.float64)
-        buf = np.empty(group_size, dtype=np.float64)
-        active = np.empty(n_groups, dtype=np.int64)
         c = np.empty(K, dtype=np.float64)
-        m_max = min(K, _MAX_NEWTON_SIZE)
-        idx = np.empty(K, dtype=np.int64)
-        H = np.empty((m_max, m_max), dtype=np.float64)
-        grad = np.empty(K, dtype=np.float64)
-        d = np.empty(K, dtype=np.float64)
-        Hd = np.empty(K, dtype=np.float64)
+        sg = np.empty(n_groups, dtype=np.int64)
+        gwhere = np.empty(n_groups, dtype=np.int64)
+        idx = np.empty(cap, dtype=np.int64)
+        H = np.empty((cap, cap), dtype=np.float64)
+        grad = np.empty(cap, dtype=np.float64)
+        d = np.empty(cap, dtype=np.float64)
+        Hd = np.empty(cap, dtype=np.float64)
         gnorm = np.empty(n_groups, dtype=np.float64)
-        work = np.empty(n_groups, dtype=np.int64)
-        violation = np.empty(n_groups, dtype=np.float64)
-        all_groups = np.arange(n_groups)
+        buf = np.empty(group_size, dtype=np.float64)
+        viol = np.empty(n_groups, dtype=np.float64)
+        cand = np.empty(n_groups, dtype=np.int64)
         for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
             for j in range(K):
                 a[j] = codes[i, j]
                 c[j] = C[i, j]
-            it, gap, primal = _solve_one(G, c, x_sqnorm[i], a, r, L, alpha, group_size,
-                                         positive, max_iter, tol, buf, active, work,
-                                         all_groups, violation, idx, H, grad, d, Hd, gnorm)
+            it, gap, primal = group_row(G, L, c, x_sqnorm[i], a, r, alpha, group_size, positive,
+                                        max_iter, tol, cap, sg, gwhere, idx, H, grad, d, Hd,
+                                        gnorm, buf, viol, cand)
             for j in range(K):
                 codes[i, j] = a[j]
             n_iter[i] = it
@@ -552,13 +189,14 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     n_chunks = max(1, min(n, 8 * numba.get_num_threads()))
     if n:
         with _PARALLEL_LAUNCH:
+          cap = int(min(K, dictionary.shape[1] + 64))
           if group_size == 1:
-            cap = int(min(K, dictionary.shape[1] + 64))
             encode_lasso(G, C, x_sqnorm, codes, float(alpha), bool(positive), int(max_iter),
                          float(tol), cap, n_chunks, n_iter, gaps, primals)
           else:
             encode_bcd(G, C, x_sqnorm, codes, L, float(alpha), int(group_size), bool(positive),
-                       int(max_iter), float(tol), n_chunks, n_iter, gaps, primals)
+                       int(max_iter), float(tol), max(cap - cap % group_size, group_size),
+                       n_chunks, n_iter, gaps, primals)
     return codes, n_iter, gaps, primals
 
 

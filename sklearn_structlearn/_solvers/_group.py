@@ -1,0 +1,446 @@
+"""Group-sparse codes (``group_size > 1``): an active set of groups, Newton on its support.
+
+For one sample the problem is ``min_a 1/2 a^T G a - c^T a + alpha sum_g ||a_g||`` (``a >= 0``
+optionally), with ``G = D D^T`` and ``c = D x``. The solver mirrors the lasso one
+(``_lasso.py``):
+
+1. ``r = c - G a`` is exact on every atom at the start of an outer iteration, where the
+   duality gap (``objective.py``) decides whether the row is solved;
+2. the groups violating optimality the most (``||r_g|| > alpha``) enter, a quarter of the
+   support's size and at least ``_MIN_GROWTH``; each takes one exact proximal step (the
+   group soft-threshold with step ``1 / L_g``, ``L_g`` the largest eigenvalue of ``G_gg``),
+   which decreases the objective and leaves it non-zero, where Newton can start;
+3. on the support, where the objective is smooth (a quadratic plus the norms of non-zero
+   groups), damped Newton steps with the exact Hessian ``G_SS + alpha/||a_g|| (I - u u^T)``
+   finish the values; a group whose optimum is zero is switched off by its exact prox test
+   (Newton would only creep towards the kink); steps are backtracked until the objective
+   decreases (Armijo), and clipped where a non-negative coordinate would cross zero;
+4. ``r`` is refreshed on every atom from the sparse codes.
+
+The support's Newton steps stop once the gradient on it is small enough for the duality
+gap (``max_g ||g_g|| <= tol * alpha / 10``, as for the lasso). The curvature term changes
+with ``a`` at every step, so unlike the lasso's the factor is rebuilt each step; the steps
+are few because each outer iteration starts from the previous support's solution.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve
+from ._prox import group_shrink
+from ._select import select_largest
+
+_GROWTH = 0.25
+_MIN_GROWTH = 4
+_MAX_NEWTON_STEPS = 50
+# proximal sweeps on the support when its restricted Hessian is not positive definite
+_MAX_FALLBACK_SWEEPS = 64
+
+
+@njit(cache=True, nogil=True)
+def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand):
+    """Duality gap and primal value (``_gap.gap_and_primal``) fused with the scan for
+    groups off the support with ``||r_g|| > alpha`` (positive parts for non-negative
+    codes) into ``viol`` (their norms) / ``cand``. Returns (gap, primal, n_violators)."""
+    a_c = 0.0
+    a_r = 0.0
+    penalty = 0.0
+    dual_norm_sq = 0.0
+    n_viol = 0
+    alpha_sq = alpha * alpha
+    for g in range(a.shape[0] // gs):
+        asq = 0.0
+        rsq = 0.0
+        for j in range(g * gs, (g + 1) * gs):
+            aj = a[j]
+            rj = r[j]
+            if aj != 0.0:
+                a_c += aj * c[j]
+                a_r += aj * rj
+                asq += aj * aj
+            if positive and rj < 0.0:
+                rj = 0.0
+            rsq += rj * rj
+        if asq != 0.0:
+            penalty += np.sqrt(asq)
+        dual_norm_sq = max(dual_norm_sq, rsq)
+        if rsq > alpha_sq and gwhere[g] < 0 and L[g] > 0.0:
+            viol[n_viol] = rsq
+            cand[n_viol] = g
+            n_viol += 1
+    res_sq = max(xsq - a_c - a_r, 0.0)  # ||x - D^T a||^2
+    primal = 0.5 * res_sq + alpha * penalty
+    dual_norm = np.sqrt(dual_norm_sq)
+    s = 1.0
+    if dual_norm > alpha:
+        s = alpha / dual_norm
+    dual = s * (xsq - a_c) - 0.5 * s * s * res_sq
+    return primal - dual, primal, n_viol
+
+
+@njit(cache=True, nogil=True)
+def _refresh(G, c, a, r, gs, sg, q):
+    """r = c - G a on every atom (a is zero off the support groups ``sg[:q]``)."""
+    K = r.shape[0]
+    for i in range(K):
+        r[i] = c[i]
+    for t in range(q):
+        g = sg[t]
+        for k in range(g * gs, (g + 1) * gs):
+            ak = a[k]
+            if ak != 0.0:
+                axpy(r, -ak, G[k], K)
+
+
+@njit(cache=True, nogil=True)
+def _move_group(G, a, r, gs, sg, q, g, delta):
+    """a_g += delta, keeping r = c - G a exact on the support groups ``sg[:q]``."""
+    for j in range(gs):
+        dj = delta[j]
+        if dj != 0.0:
+            k = g * gs + j
+            a[k] += dj
+            row = G[k]
+            for t in range(q):
+                h = sg[t] * gs
+                axpy(r[h:h + gs], -dj, row[h:h + gs], gs)
+
+
+@njit(cache=True, nogil=True)
+def _prox_step(G, L, a, r, alpha, gs, positive, sg, q, g, buf):
+    """Exact proximal step on group g (step 1 / L_g); r kept exact on ``sg[:q]``.
+
+    Returns the new norm of the group. Decreases the objective by at least
+    ``L_g / 2 ||delta||^2`` (the quadratic's curvature on the group is at most L_g)."""
+    lg = L[g]
+    start = g * gs
+    for j in range(gs):
+        buf[j] = a[start + j] + r[start + j] / lg
+    norm = group_shrink(buf[:gs], alpha / lg, positive)
+    for j in range(gs):
+        buf[j] -= a[start + j]
+    _move_group(G, a, r, gs, sg, q, g, buf)
+    return norm
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _support_penalty(a, idx, m, gs, direction, step):
+    """Group penalty sum_g ||a_g + step * direction_g|| over the support ``idx[:m]``.
+
+    ``idx`` is ordered by group, so the norms are summed group by group in one pass
+    (coordinates of a group that are not in ``idx`` are zero)."""
+    penalty = 0.0
+    s = 0
+    while s < m:
+        g = idx[s] // gs
+        sq = 0.0
+        while s < m and idx[s] // gs == g:
+            v = a[idx[s]] + step * direction[s]
+            sq += v * v
+            s += 1
+        penalty += np.sqrt(sq)
+    return penalty
+
+
+@njit(cache=True, nogil=True)
+def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd, gnorm, buf,
+            g_tol):
+    """Damped Newton steps on the support ``sg[:q]`` until its gradient is below g_tol.
+
+    ``r`` must be exact on the support on entry; it is kept exact there. Groups that leave
+    the support are removed from ``sg``. Returns ``(q, steps)``; ``steps < 0`` when the
+    restricted Hessian was not positive definite or the steps stalled (the caller then
+    sweeps instead).
+    """
+    steps = 0
+    g_prev = np.inf
+    g_best = np.inf
+    stalled = 0
+    for _ in range(_MAX_NEWTON_STEPS):
+        # switch off the groups whose optimum is zero by their exact prox test: Newton only
+        # creeps towards the kink, where the curvature alpha / ||a_g|| blows up
+        for t in range(q):
+            g = sg[t]
+            lg = L[g]
+            sq = 0.0
+            for j in range(g * gs, (g + 1) * gs):
+                u = a[j] + r[j] / lg
+                if positive and u < 0.0:
+                    u = 0.0
+                sq += u * u
+            if sq * lg * lg <= alpha * alpha:
+                for j in range(gs):
+                    buf[j] = -a[g * gs + j]
+                _move_group(G, a, r, gs, sg, q, g, buf)
+        # compact the support; free coordinates: each non-zero group whole, except that a
+        # non-negative coordinate at zero stays put (the objective has a kink there)
+        m = 0
+        kept = 0
+        g_max = 0.0
+        for t in range(q):
+            g = sg[t]
+            sq = 0.0
+            for k in range(g * gs, (g + 1) * gs):
+                sq += a[k] * a[k]
+            if sq == 0.0:
+                gwhere[g] = -1
+                continue
+            sg[kept] = g
+            gwhere[g] = kept
+            kept += 1
+            norm = np.sqrt(sq)
+            gnorm[g] = norm
+            gsq = 0.0
+            for k in range(g * gs, (g + 1) * gs):
+                if a[k] != 0.0 or not positive:
+                    idx[m] = k
+                    gk = alpha * a[k] / norm - r[k]
+                    grad[m] = gk
+                    gsq += gk * gk
+                    m += 1
+                elif r[k] > 0.0:
+                    gsq += r[k] * r[k]  # a non-negative coordinate that should move up
+            g_max = max(g_max, np.sqrt(gsq))
+        q = kept
+        if m == 0 or g_max <= g_tol or g_max > 0.5 * g_prev:
+            break  # solved, or a full step no longer halves the gradient (rounding level)
+        # damped steps that do not halve the gradient: a nearly singular Hessian (more
+        # atoms than features), where the ridge-limited Newton crawls -- hand over to sweeps
+        if g_max <= 0.5 * g_best:
+            g_best = g_max
+            stalled = 0
+        else:
+            stalled += 1
+            if stalled == 3:
+                return q, -1
+        if m > H.shape[0]:
+            return q, -1
+        for s in range(m):
+            k = idx[s]
+            g = k // gs
+            row = G[k]
+            Hs = H[s]
+            # upper triangle only: the factorisation reads nothing else
+            for t in range(s, m):
+                Hs[t] = row[idx[t]]
+            # Hessian of alpha ||a_g||: alpha / ||a_g|| (I - u u^T), u = a_g / ||a_g||
+            w = alpha / gnorm[g]
+            for t in range(s, m):
+                kt = idx[t]
+                if kt // gs != g:
+                    break
+                Hs[t] -= w * a[k] * a[kt] / (gnorm[g] * gnorm[g])
+            Hs[s] += w
+        # a relative ridge keeps the factorisation alive when the support is linearly
+        # dependent (more atoms than features): the step then runs along the null space
+        # until a group reaches its kink and leaves
+        ridge = 0.0
+        for s in range(m):
+            ridge = max(ridge, H[s, s])
+        for s in range(m):
+            H[s, s] += 1e-9 * ridge
+        if not cholesky_in_place(H, m, Hd):  # Hd is free until the step is chosen
+            return q, -1
+        for s in range(m):
+            d[s] = -grad[s]
+        forward_solve(H, m, d)
+        backward_solve(H, m, d)
+        steps += 1
+        decrement = 0.0  # grad^T H^{-1} grad: twice the predicted decrease
+        for s in range(m):
+            decrement -= grad[s] * d[s]
+        # longest step before a non-negative coordinate reaches zero
+        t_max = 1.0
+        block = -1
+        if positive:
+            for s in range(m):
+                k = idx[s]
+                if a[k] * d[s] < 0.0:
+                    ts = -a[k] / d[s]
+                    if ts < t_max:
+                        t_max = ts
+                        block = s
+        penalty0 = 0.0
+        for t in range(q):
+            penalty0 += gnorm[sg[t]]
+        slope = 0.0  # directional derivative of the quadratic part
+        curvature = 0.0
+        for s in range(m):
+            k = idx[s]
+            row = G[k]
+            v = 0.0
+            for t in range(m):
+                v += row[idx[t]] * d[t]
+            Hd[s] = v
+            slope -= r[k] * d[s]
+            curvature += d[s] * v
+        step = t_max
+        # A predicted decrease below the rounding error of the penalty (~1e-16 of it)
+        # cannot be measured: the Armijo test would accept or refuse at random. Newton's
+        # full step is then taken (quadratic convergence this close to the solution).
+        accepted = 0.5 * decrement <= 1e-13 * alpha * penalty0
+        for _ls in range(0 if accepted else 40):
+            penalty = _support_penalty(a, idx, m, gs, d, step)
+            change = step * slope + 0.5 * step * step * curvature + alpha * (penalty - penalty0)
+            if change <= -1e-4 * step * decrement:
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            steps -= 1
+            break
+        for s in range(m):
+            k = idx[s]
+            a[k] += step * d[s]
+            r[k] -= step * Hd[s]
+        # r of the fixed (zero, non-negative) coordinates of support groups changes too
+        if positive:
+            for t in range(q):
+                g = sg[t]
+                for k in range(g * gs, (g + 1) * gs):
+                    if a[k] == 0.0:
+                        row = G[k]
+                        v = 0.0
+                        for s in range(m):
+                            v += row[idx[s]] * d[s]
+                        r[k] -= step * v
+        if step == t_max and block >= 0:
+            a[idx[block]] = 0.0  # lands on the kink: leaves the support exactly
+            g_prev = np.inf
+        elif step == 1.0:
+            g_prev = g_max
+        else:
+            g_prev = np.inf
+    return q, steps
+
+
+@njit(cache=True, nogil=True)
+def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, sg, gwhere, idx, H,
+              grad, d, Hd, gnorm, buf, viol, cand):
+    """Solve one group-lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
+
+    ``L`` holds the largest eigenvalue of each diagonal block of G (0: a dead group);
+    ``cap`` bounds the number of coordinates in the support.
+    Returns (outer iterations, duality gap, primal value)."""
+    K = a.shape[0]
+    n_groups = K // gs
+    q = 0
+    for g in range(n_groups):
+        gwhere[g] = -1
+        nonzero = False
+        for j in range(g * gs, (g + 1) * gs):
+            if L[g] <= 0.0 or G[j, j] <= 0.0 or (positive and a[j] < 0.0):
+                a[j] = 0.0  # a zero atom's only optimal code is 0; prox steps only shrink it
+            elif a[j] != 0.0:
+                nonzero = True
+        if nonzero:
+            if (q + 1) * gs > cap:
+                for j in range(g * gs, (g + 1) * gs):
+                    a[j] = 0.0
+                continue
+            sg[q] = g
+            gwhere[g] = q
+            q += 1
+    _refresh(G, c, a, r, gs, sg, q)
+    g_tol = 0.1 * tol * alpha
+    it = 0
+    gap = np.inf
+    primal = 0.0
+    while True:
+        gap, primal, n_viol = _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L,
+                                                 viol, cand)
+        if gap <= tol * primal or it == max_iter:
+            break
+        it += 1
+        n_add = min(n_viol, max(int(_GROWTH * q), _MIN_GROWTH), cap // gs - q)
+        select_largest(viol, cand, n_viol, n_add)
+        for t in range(n_add):
+            g = cand[t]
+            sg[q + t] = g
+            gwhere[g] = q + t
+        q += n_add
+        moved = False
+        # entering groups: one exact prox step each, the worst violator first
+        for t in range(q - n_add, q):
+            if _prox_step(G, L, a, r, alpha, gs, positive, sg, q, sg[t], buf) > 0.0:
+                moved = True
+        if positive:
+            # support groups with a coordinate at zero that should move up: a prox step
+            for t in range(q - n_add):
+                g = sg[t]
+                for k in range(g * gs, (g + 1) * gs):
+                    if a[k] == 0.0 and r[k] > 0.0 and G[k, k] > 0.0:
+                        _prox_step(G, L, a, r, alpha, gs, positive, sg, q, g, buf)
+                        moved = True
+                        break
+        q, steps = _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d,
+                           Hd, gnorm, buf, g_tol)
+        if steps < 0:
+            # singular restricted Hessian: proximal sweeps on the support instead
+            for _s in range(_MAX_FALLBACK_SWEEPS):
+                progress = 0.0
+                for t in range(q):
+                    g = sg[t]
+                    if L[g] > 0.0:
+                        _prox_step(G, L, a, r, alpha, gs, positive, sg, q, g, buf)
+                        for j in range(gs):
+                            progress += buf[j] * buf[j] * L[g]
+                moved = True
+                if progress <= 0.1 * tol * primal:
+                    break
+        elif steps > 0:
+            moved = True
+        _refresh(G, c, a, r, gs, sg, q)
+        if not moved:
+            # no violator and the support solved to g_tol, yet the gap is too wide: ask
+            # for a more precise support, until that is below rounding
+            g_tol *= 0.01
+            if g_tol < 1e-15 * alpha:
+                break
+    if gap <= tol * primal:
+        # polish: exact zeros where the optimum is zero; kept only if still certified
+        for t in range(q):  # the support's codes, in case the polish must be undone
+            for j in range(gs):
+                Hd[t * gs + j] = a[sg[t] * gs + j]
+        if _drop_useless_groups(G, a, r, alpha, gs, sg, q, buf):
+            _refresh(G, c, a, r, gs, sg, q)
+            gap2, primal2, _ = _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L,
+                                                  viol, cand)
+            if gap2 <= tol * primal2:
+                gap, primal = gap2, primal2
+            else:
+                for t in range(q):
+                    for j in range(gs):
+                        a[sg[t] * gs + j] = Hd[t * gs + j]
+    return it, gap, primal
+
+
+@njit(cache=True, nogil=True)
+def _drop_useless_groups(G, a, r, alpha, gs, sg, q, buf):
+    """Zero every support group whose removal does not raise the objective.
+
+    Removing group g changes the objective by ``a_g.r_g + 1/2 a_g^T G_gg a_g - alpha ||a_g||``
+    (positive at any optimum where the group is non-zero). Near a solution whose optimum
+    is exactly zero (alpha at alpha_max) the objective is so flat there that the duality gap
+    is met with small non-zero codes; this last descent step returns the exact zeros.
+    Returns whether a group was zeroed (r is then exact only on the support)."""
+    changed = False
+    for t in range(q):
+        g = sg[t]
+        start = g * gs
+        asq = 0.0
+        a_r = 0.0
+        quad = 0.0
+        for j in range(start, start + gs):
+            aj = a[j]
+            if aj != 0.0:
+                asq += aj * aj
+                a_r += aj * r[j]
+                for k in range(start, start + gs):
+                    quad += aj * G[j, k] * a[k]
+        if asq > 0.0 and a_r + 0.5 * quad - alpha * np.sqrt(asq) < 0.0:
+            for j in range(gs):
+                buf[j] = -a[start + j]
+            _move_group(G, a, r, gs, sg, q, g, buf)
+            changed = True
+    return changed
