@@ -95,10 +95,10 @@ def cholesky_append(U, m, column, diagonal, floor):
 
 
 @njit(cache=True, nogil=True)
-def shift_left(row, n):
-    """row[t] = row[t + 1] for t < n (row a zero-based view)."""
+def shift_left(row, n, by=1):
+    """row[t] = row[t + by] for t < n (row a zero-based view)."""
     for t in range(n):
-        row[t] = row[t + 1]
+        row[t] = row[t + by]
 
 
 @njit(cache=True, nogil=True)

@@ -56,6 +56,9 @@ def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, 
     """
     n, K = C.shape
     n_groups = K // group_size
+    ridge = 0.0
+    for j in range(K):
+        ridge = max(ridge, 1e-9 * G[j, j])
     for chunk in prange(n_chunks):
         a = np.empty(K, dtype=np.float64)
         r = np.empty(K, dtype=np.float64)
@@ -64,9 +67,11 @@ def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, 
         gwhere = np.empty(n_groups, dtype=np.int64)
         idx = np.empty(cap, dtype=np.int64)
         H = np.empty((cap, cap), dtype=np.float64)
+        Gs = np.empty((0, 0) if positive else (cap, cap), dtype=np.float64)
         grad = np.empty(cap, dtype=np.float64)
         d = np.empty(cap, dtype=np.float64)
         Hd = np.empty(cap, dtype=np.float64)
+        delta = np.empty(cap, dtype=np.float64)
         gnorm = np.empty(n_groups, dtype=np.float64)
         buf = np.empty(group_size, dtype=np.float64)
         viol = np.empty(n_groups, dtype=np.float64)
@@ -76,8 +81,8 @@ def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, 
                 a[j] = codes[i, j]
                 c[j] = C[i, j]
             it, gap, primal = group_row(G, L, c, x_sqnorm[i], a, r, alpha, group_size, positive,
-                                        max_iter, tol, cap, sg, gwhere, idx, H, grad, d, Hd,
-                                        gnorm, buf, viol, cand)
+                                        max_iter, tol, cap, ridge, sg, gwhere, idx, H, Gs, grad,
+                                        d, Hd, delta, gnorm, buf, viol, cand)
             for j in range(K):
                 codes[i, j] = a[j]
             n_iter[i] = it

@@ -26,15 +26,19 @@ are few because each outer iteration starts from the previous support's solution
 import numpy as np
 from numba import njit
 
-from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve
+from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve, shift_left
 from ._prox import group_shrink
 from ._select import select_largest
 
 _GROWTH = 0.25
 _MIN_GROWTH = 4
 _MAX_NEWTON_STEPS = 50
-# proximal sweeps on the support when its restricted Hessian is not positive definite
-_MAX_FALLBACK_SWEEPS = 64
+_INEXACT = 0.1
+# Newton steps in a row that do not halve the gradient before sweeps take over
+_STALL = 3
+# proximal sweeps on the support when Newton stalls or its Hessian is not positive definite
+# (the next outer iteration returns to Newton)
+_MAX_FALLBACK_SWEEPS = 8
 
 
 @njit(cache=True, nogil=True)
@@ -211,7 +215,7 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
             stalled = 0
         else:
             stalled += 1
-            if stalled == 3:
+            if stalled == _STALL:
                 return q, -1
         if m > H.shape[0]:
             return q, -1
@@ -287,8 +291,7 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
                 break
             step *= 0.5
         if not accepted:
-            steps -= 1
-            break
+            return q, -1
         for s in range(m):
             k = idx[s]
             a[k] += step * d[s]
@@ -315,12 +318,238 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
 
 
 @njit(cache=True, nogil=True)
-def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, sg, gwhere, idx, H,
-              grad, d, Hd, gnorm, buf, viol, cand):
+def _gs_add(G, Gs, sg, q, gs):
+    """Rows and columns of ``Gs`` (G on the support's coordinates, in the order of
+    ``sg``) for the group at position q (``sg[q]`` set)."""
+    base = q * gs
+    g0 = sg[q] * gs
+    for i in range(gs):
+        row = G[g0 + i]
+        for t in range(q + 1):
+            h = sg[t] * gs
+            for j in range(gs):
+                v = row[h + j]
+                Gs[base + i, t * gs + j] = v
+                Gs[t * gs + j, base + i] = v
+
+
+@njit(cache=True, nogil=True)
+def _drop_position(t, q, gs, sg, gwhere, Gs):
+    """Remove the group at position t of the support from ``sg`` and ``Gs``; returns q."""
+    m = q * gs
+    lo = t * gs
+    gwhere[sg[t]] = -1
+    for u in range(t, q - 1):
+        sg[u] = sg[u + 1]
+        gwhere[sg[u]] = u
+    for i in range(lo, m - gs):
+        Gs[i, :m] = Gs[i + gs, :m]
+    for i in range(m - gs):
+        shift_left(Gs[i, lo:m], m - gs - lo, gs)
+    return q - 1
+
+
+@njit(cache=True, nogil=True)
+def _newton_direction(Gs, H, a, gnorm, alpha, gs, sg, q, ridge, grad, d, scratch):
+    """d = -H^{-1} grad for the Hessian of the support's objective at the current codes,
+    ``H = G_SS + alpha / ||a_g|| (I - u u^T)`` per group (u = a_g / ||a_g||) plus the
+    ridge; factorised in ``H``. Returns False if H is not positive definite."""
+    m = q * gs
+    for s in range(m):
+        H[s, s:m] = Gs[s, s:m]  # the upper triangle: all the factorisation reads
+        H[s, s] += ridge
+    for t in range(q):
+        g = sg[t]
+        w = alpha / gnorm[g]
+        inv_sq = 1.0 / (gnorm[g] * gnorm[g])
+        for i in range(gs):
+            ai = a[g * gs + i]
+            H[t * gs + i, t * gs + i] += w
+            for j in range(i, gs):
+                H[t * gs + i, t * gs + j] -= w * ai * a[g * gs + j] * inv_sq
+    if not cholesky_in_place(H, m, scratch):
+        return False
+    for s in range(m):
+        d[s] = -grad[s]
+    forward_solve(H, m, d)
+    backward_solve(H, m, d)
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _clipped_step(Gs, a, r, alpha, gs, sg, q, d, delta, Gdelta, penalty0, decrement):
+    """Apply the Newton step ``d`` with the groups it carries past the origin set to zero,
+    if there are such groups and this decreases the objective by ``1e-4 decrement``
+    (Armijo). Returns whether the step was taken (then ``a`` and ``r`` are updated)."""
+    m = q * gs
+    n_cross = 0
+    for t in range(q):
+        g = sg[t]
+        dot = 0.0
+        for j in range(gs):
+            v = a[g * gs + j]
+            dot += v * (v + d[t * gs + j])
+        cross = dot <= 0.0
+        for j in range(gs):
+            delta[t * gs + j] = -a[g * gs + j] if cross else d[t * gs + j]
+        if cross:
+            n_cross += 1
+    if n_cross == 0:
+        return False
+    _sym_matvec(Gs, m, delta, Gdelta)
+    change = 0.0
+    penalty = 0.0
+    for t in range(q):
+        g = sg[t]
+        sq = 0.0
+        for j in range(gs):
+            s = t * gs + j
+            change += (0.5 * Gdelta[s] - r[g * gs + j]) * delta[s]
+            v = a[g * gs + j] + delta[s]
+            sq += v * v
+        penalty += np.sqrt(sq)
+    change += alpha * (penalty - penalty0)
+    if change > -1e-4 * decrement:
+        return False
+    for t in range(q):
+        g = sg[t]
+        for j in range(gs):
+            s = t * gs + j
+            k = g * gs + j
+            if delta[s] == -a[k]:
+                a[k] = 0.0
+            else:
+                a[k] += delta[s]
+            r[k] -= Gdelta[s]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _sym_matvec(Gs, m, v, out):
+    """out = Gs v for the symmetric Gs, as axpys over its rows (vectorised)."""
+    for s in range(m):
+        out[s] = 0.0
+    for t in range(m):
+        if v[t] != 0.0:
+            axpy(out, v[t], Gs[t], m)
+
+
+@njit(cache=True, nogil=True)
+def _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd, delta, gnorm, buf,
+                 g_tol, ridge):
+    """``_newton`` for codes of any sign, on the support's Gram block ``Gs`` kept up to date
+    by the caller (contiguous, where ``_newton`` gathers from G); zero groups leave both.
+    Groups carried past the origin by a step are zeroed (``_clipped_step``). Returns
+    (q, steps), steps < 0 as in ``_newton``."""
+    steps = 0
+    g_prev = np.inf
+    g_best = np.inf
+    stalled = 0
+    for _ in range(_MAX_NEWTON_STEPS):
+        # switch off the groups whose optimum is zero by their exact prox test (Newton
+        # only creeps towards the kink), and drop the zero groups from the support
+        for t in range(q - 1, -1, -1):
+            g = sg[t]
+            lg = L[g]
+            sq = 0.0
+            asq = 0.0
+            for j in range(g * gs, (g + 1) * gs):
+                u = a[j] + r[j] / lg
+                sq += u * u
+                asq += a[j] * a[j]
+            if asq != 0.0 and sq * lg * lg <= alpha * alpha:
+                for j in range(gs):
+                    buf[j] = -a[g * gs + j]
+                _move_group(G, a, r, gs, sg, q, g, buf)
+                asq = 0.0
+            if asq == 0.0:
+                q = _drop_position(t, q, gs, sg, gwhere, Gs)
+        m = q * gs
+        g_max = 0.0
+        penalty0 = 0.0
+        for t in range(q):
+            g = sg[t]
+            sq = 0.0
+            for k in range(g * gs, (g + 1) * gs):
+                sq += a[k] * a[k]
+            norm = np.sqrt(sq)
+            gnorm[g] = norm
+            penalty0 += norm
+            gsq = 0.0
+            for j in range(gs):
+                k = g * gs + j
+                gk = alpha * a[k] / norm - r[k]
+                grad[t * gs + j] = gk
+                gsq += gk * gk
+            g_max = max(g_max, np.sqrt(gsq))
+        if m == 0 or g_max <= g_tol or g_max > 0.5 * g_prev:
+            break  # solved, or a full step no longer halves the gradient (rounding level)
+        # steps that do not halve the gradient: a nearly singular Hessian (more atoms than
+        # features) where the ridge-limited Newton crawls -- hand over to sweeps
+        if g_max <= 0.5 * g_best:
+            g_best = g_max
+            stalled = 0
+        else:
+            stalled += 1
+            if stalled == _STALL:
+                return q, -1
+        if not _newton_direction(Gs, H, a, gnorm, alpha, gs, sg, q, ridge, grad, d, Hd):
+            return q, -1
+        decrement = 0.0  # grad^T H^{-1} grad: twice the predicted decrease
+        for s in range(m):
+            decrement -= grad[s] * d[s]
+        steps += 1
+        if _clipped_step(Gs, a, r, alpha, gs, sg, q, d, delta, Hd, penalty0, decrement):
+            g_prev = np.inf
+            continue
+        _sym_matvec(Gs, m, d, Hd)
+        slope = 0.0  # directional derivative of the quadratic part
+        curvature = 0.0
+        for t in range(q):
+            g = sg[t]
+            for j in range(gs):
+                s = t * gs + j
+                slope -= r[g * gs + j] * d[s]
+                curvature += d[s] * Hd[s]
+        step = 1.0
+        # A predicted decrease below the rounding error of the penalty (~1e-16 of it)
+        # cannot be measured: the Armijo test would accept or refuse at random. Newton's
+        # full step is then taken (quadratic convergence this close to the solution).
+        accepted = 0.5 * decrement <= 1e-13 * alpha * penalty0
+        for _ls in range(0 if accepted else 40):
+            penalty = 0.0
+            for t in range(q):
+                g = sg[t]
+                sq = 0.0
+                for j in range(gs):
+                    v = a[g * gs + j] + step * d[t * gs + j]
+                    sq += v * v
+                penalty += np.sqrt(sq)
+            change = step * slope + 0.5 * step * step * curvature + alpha * (penalty - penalty0)
+            if change <= -1e-4 * step * decrement:
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            return q, -1
+        for t in range(q):
+            g = sg[t]
+            for j in range(gs):
+                s = t * gs + j
+                a[g * gs + j] += step * d[s]
+                r[g * gs + j] -= step * Hd[s]
+        g_prev = g_max if step == 1.0 else np.inf
+    return q, steps
+
+
+@njit(cache=True, nogil=True)
+def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge, sg, gwhere,
+              idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
     """Solve one group-lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
     ``L`` holds the largest eigenvalue of each diagonal block of G (0: a dead group);
-    ``cap`` bounds the number of coordinates in the support.
+    ``cap`` bounds the number of coordinates in the support; ``ridge`` (a tiny multiple of
+    the largest ``G_jj``) keeps the Newton systems of dependent supports solvable.
     Returns (outer iterations, duality gap, primal value)."""
     K = a.shape[0]
     n_groups = K // gs
@@ -340,6 +569,8 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, sg, g
                 continue
             sg[q] = g
             gwhere[g] = q
+            if not positive:
+                _gs_add(G, Gs, sg, q, gs)
             q += 1
     _refresh(G, c, a, r, gs, sg, q)
     g_tol = 0.1 * tol * alpha
@@ -354,10 +585,18 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, sg, g
         it += 1
         n_add = min(n_viol, max(int(_GROWTH * q), _MIN_GROWTH), cap // gs - q)
         select_largest(viol, cand, n_viol, n_add)
+        # While groups still violate optimality, the support is about to change: solve it
+        # only as precisely as the worst violation (inexact inner solves, as working-set
+        # methods do); the final support is solved to g_tol.
+        inner_tol = g_tol
+        if n_add > 0:
+            inner_tol = max(g_tol, _INEXACT * (np.sqrt(viol[0]) - alpha))
         for t in range(n_add):
             g = cand[t]
             sg[q + t] = g
             gwhere[g] = q + t
+            if not positive:
+                _gs_add(G, Gs, sg, q + t, gs)
         q += n_add
         moved = False
         # entering groups: one exact prox step each, the worst violator first
@@ -373,8 +612,12 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, sg, g
                         _prox_step(G, L, a, r, alpha, gs, positive, sg, q, g, buf)
                         moved = True
                         break
-        q, steps = _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d,
-                           Hd, gnorm, buf, g_tol)
+        if positive:
+            q, steps = _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d,
+                               Hd, gnorm, buf, inner_tol)
+        else:
+            q, steps = _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd,
+                                    delta, gnorm, buf, inner_tol, ridge)
         if steps < 0:
             # singular restricted Hessian: proximal sweeps on the support instead
             for _s in range(_MAX_FALLBACK_SWEEPS):
