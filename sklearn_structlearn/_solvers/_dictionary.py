@@ -9,14 +9,24 @@ ball is a prox step with step ``1 / B_kk``:
 
     D_k <- P_ball( S_{lam / B_kk}( D_k + R_k / B_kk ) ),   R = E - B D,
 
-where ``S`` is the (input-)group soft-threshold and ``P_ball`` the projection on
-``||D_k|| <= 1``. Thresholding then projecting is the exact prox of the sum of the two
-(the group norm is positively homogeneous and the ball projection is a rescaling).
-Each atom update is an exact block minimisation, so the objective never increases.
+where ``S`` is the (input-)group soft-threshold (``_prox.group_shrink``, the same operator
+as the code solvers') and ``P_ball`` the projection on ``||D_k|| <= 1``. Thresholding then
+projecting is the exact prox of the sum of the two (the group norm is positively
+homogeneous and the ball projection is a rescaling). Each atom update is an exact block
+minimisation, so the objective never increases.
+
+Sparse atoms: after an update, ``R`` changes by ``-B[:, k] delta^T`` with ``delta`` the
+change of atom k, which is zero outside the old and new supports of the atom. For the
+local atoms a connectivity penalty learns (fan-in 5-25%), updating ``R`` on those inputs
+only costs ``O(K nnz(delta))`` instead of ``O(K n_features)`` -- the bulk of the work
+(95% of it on a K = 1024 Fashion-MNIST dictionary).
 """
 
 import numpy as np
 from numba import njit
+
+from ._cholesky import axpy
+from ._prox import group_shrink, shrink_factor
 
 
 @njit(cache=True, nogil=True)
@@ -27,10 +37,17 @@ def dictionary_bcd(B, R, D, lam, order, ptr, n_passes, tol):
     means one group per input (L1). Atoms with ``B_kk == 0`` (unused by every code) are
     left alone: the caller decides whether to re-seed them.
     Stops when the largest change of an atom in a pass is below ``tol``.
+
+    ``R`` is worked on transposed (one row per input): the update of an atom then touches
+    one contiguous row of length K per changed input -- few inputs for a sparse atom --
+    where the K x n_features layout would touch every row at scattered columns.
     """
     K, p = D.shape
+    RT = np.ascontiguousarray(R.T)
     u = np.empty(p, dtype=np.float64)
     delta = np.empty(p, dtype=np.float64)
+    changed = np.empty(p, dtype=np.int64)
+    buf = np.empty(p, dtype=np.float64)
     elementwise = order.shape[0] == 0
     done = 0
     for _ in range(n_passes):
@@ -40,53 +57,49 @@ def dictionary_bcd(B, R, D, lam, order, ptr, n_passes, tol):
             bkk = B[k, k]
             if bkk <= 0.0:
                 continue
+            Dk = D[k]
             for j in range(p):
-                u[j] = D[k, j] + R[k, j] / bkk
+                u[j] = Dk[j] + RT[j, k] / bkk
             thresh = lam / bkk
             if thresh > 0.0:
                 if elementwise:
                     for j in range(p):
-                        x = u[j]
-                        if x > thresh:
-                            u[j] = x - thresh
-                        elif x < -thresh:
-                            u[j] = x + thresh
-                        else:
-                            u[j] = 0.0
+                        u[j] *= shrink_factor(abs(u[j]), thresh)
                 else:
                     for h in range(ptr.shape[0] - 1):
-                        sq = 0.0
-                        for t in range(ptr[h], ptr[h + 1]):
-                            sq += u[order[t]] ** 2
-                        norm = np.sqrt(sq)
-                        scale = 0.0
-                        if norm > thresh:
-                            scale = 1.0 - thresh / norm
-                        for t in range(ptr[h], ptr[h + 1]):
-                            u[order[t]] *= scale
+                        size = ptr[h + 1] - ptr[h]
+                        for t in range(size):
+                            buf[t] = u[order[ptr[h] + t]]
+                        group_shrink(buf[:size], thresh, False)
+                        for t in range(size):
+                            u[order[ptr[h] + t]] = buf[t]
             sq = 0.0
             for j in range(p):
                 sq += u[j] * u[j]
             norm = np.sqrt(sq)
             inv = 1.0
             if norm > 1.0:
-                inv = 1.0 / norm
+                inv = 1.0 / norm  # projection on the unit ball
             change = 0.0
+            n_changed = 0
             for j in range(p):
                 new = u[j] * inv
-                delta[j] = new - D[k, j]
-                D[k, j] = new
-                change = max(change, abs(delta[j]))
-            if change > 0.0:
-                # R = E - B D changes by -B[:, k] delta^T
-                for m in range(K):
-                    bmk = B[m, k]
-                    if bmk != 0.0:
-                        for j in range(p):
-                            R[m, j] -= bmk * delta[j]
+                dj = new - Dk[j]
+                if dj != 0.0:
+                    delta[n_changed] = dj
+                    changed[n_changed] = j
+                    n_changed += 1
+                    Dk[j] = new
+                    change = max(change, abs(dj))
+            # R = E - B D changes by -B[:, k] delta^T: for each changed input j, its row of
+            # R^T moves along column k of B (= row k, B is symmetric)
+            Bk = B[k]
+            for t in range(n_changed):
+                axpy(RT[changed[t]], -delta[t], Bk, K)
             max_change = max(max_change, change)
         if max_change <= tol:
             break
+    R[:, :] = RT.T
     return done
 
 

@@ -30,6 +30,8 @@ the input dtype, so float32 data still reaches tight gaps. Samples are independe
 solved in parallel (``prange`` over chunks of rows, each chunk with its own buffers).
 """
 
+import time
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -37,6 +39,12 @@ from numba import njit, prange
 from .._threads import _PARALLEL_LAUNCH
 from ._group import group_row
 from ._lasso import lasso_row
+
+# The driver calls the kernels on blocks of rows sized to take about this long, and for at
+# most this many outer iterations per row and call: Ctrl-C is seen between calls.
+_SLICE_SECONDS = 0.25
+_SLICE_ITERATIONS = 64
+
 
 @njit(cache=True, nogil=True, parallel=True)
 def encode_bcd(G, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol, cap,
@@ -150,14 +158,23 @@ def group_lipschitz(gram, group_size):
 
 
 def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
-                max_iter=1000, tol=1e-6, gram=None, correlations=None, sqnorms=None):
-    """Python driver of the code kernel: BLAS products, then ``encode_bcd``.
+                max_iter=1000, tol=1e-6, gram=None, correlations=None, sqnorms=None, *,
+                callback=None, slice_seconds=_SLICE_SECONDS):
+    """Python driver of the code kernels: BLAS products, then bounded kernel calls.
 
     Threads are whatever the caller set (see ``_threads.thread_limits``). Returns
-    ``codes`` (dtype of X) and per-row ``n_iter``, ``gaps`` and ``primals``. The kernel
-    only needs ``X D^T`` and the row norms ``||x_i||^2``: a caller holding a sparse ``X``
+    ``codes`` (dtype of X) and per-row ``n_iter``, ``gaps`` and ``primals``. The kernels
+    only need ``X D^T`` and the row norms ``||x_i||^2``: a caller holding a sparse ``X``
     passes both (``correlations``, ``sqnorms``), and ``X`` itself is then not read
     (except for ``alpha == 0``, solved by dense least squares).
+
+    The rows are solved by a sequence of kernel calls of about ``slice_seconds`` each (a
+    block of rows, at most ``_SLICE_ITERATIONS`` outer iterations per row and call; rows
+    not done continue from their codes in a later call). Between calls Python runs, so
+    Ctrl-C (``KeyboardInterrupt``) is seen within about a slice, whatever ``max_iter``;
+    nothing is written to the caller's arrays before the end. ``callback(n_done, n)``, if
+    given, is called after every kernel call with the number of rows finished -- for
+    progress bars and time-left estimates.
     """
     dtype = X.dtype
     n = X.shape[0]
@@ -177,7 +194,6 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes = np.zeros((n, K), dtype=dtype)
     else:
         codes = np.array(init, dtype=dtype, order="C", copy=True)
-    L = group_lipschitz(G, group_size)
     n_iter = np.zeros(n, dtype=np.int64)
     if alpha == 0 and n:
         # No penalty: least squares (non-negative for positive codes). The duality gap is
@@ -189,20 +205,82 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         return codes, n_iter, np.zeros(n), primals
     gaps = np.zeros(n, dtype=np.float64)
     primals = np.zeros(n, dtype=np.float64)
-    # several chunks per thread balance rows that need more iterations than others
-    # (the thread count is read here: calling get_num_threads inside a kernel blocks caching)
-    n_chunks = max(1, min(n, 8 * numba.get_num_threads()))
-    if n:
-        with _PARALLEL_LAUNCH:
-          cap = int(min(K, dictionary.shape[1] + 64))
-          if group_size == 1:
-            encode_lasso(G, C, x_sqnorm, codes, float(alpha), bool(positive), int(max_iter),
-                         float(tol), cap, n_chunks, n_iter, gaps, primals)
-          else:
-            encode_bcd(G, C, x_sqnorm, codes, L, float(alpha), int(group_size), bool(positive),
-                       int(max_iter), float(tol), max(cap - cap % group_size, group_size),
-                       n_chunks, n_iter, gaps, primals)
+    if n == 0:
+        return codes, n_iter, gaps, primals
+    # supports beyond the rank of G (<= n_features) are degenerate: the factor buffers of
+    # the kernels are sized for n_features atoms plus a margin
+    cap = int(min(K, dictionary.shape[1] + 64))
+    if group_size == 1:
+        def kernel(Cb, xb, codes_b, iters, it_b, gap_b, primal_b, n_chunks):
+            encode_lasso(G, Cb, xb, codes_b, float(alpha), bool(positive), iters, float(tol),
+                         cap, n_chunks, it_b, gap_b, primal_b)
+    else:
+        L = group_lipschitz(G, group_size)
+        cap_g = max(cap - cap % group_size, group_size)
+
+        def kernel(Cb, xb, codes_b, iters, it_b, gap_b, primal_b, n_chunks):
+            encode_bcd(G, Cb, xb, codes_b, L, float(alpha), int(group_size), bool(positive),
+                       iters, float(tol), cap_g, n_chunks, it_b, gap_b, primal_b)
+    _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, int(max_iter), float(tol),
+                  slice_seconds, callback)
     return codes, n_iter, gaps, primals
+
+
+def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, tol,
+                  slice_seconds, callback):
+    """Run ``kernel`` on blocks of rows sized to take about ``slice_seconds`` each.
+
+    Pass k gives every row still running at most ``_SLICE_ITERATIONS`` more outer
+    iterations; a row that used them all without reaching the gap goes on in pass k + 1
+    (warm-started from its codes) until ``max_iter`` iterations in total. The block size
+    follows the measured time per row (rows cost 20 us to 100 ms depending on the width
+    and sparsity), starting from one row per task.
+    """
+    n = C.shape[0]
+    # several tasks per thread balance rows that need more iterations than others
+    # (the thread count is read here: calling get_num_threads inside a kernel blocks caching)
+    n_threads = numba.get_num_threads()
+    rows = np.arange(n)
+    done = 0
+    spent = 0  # outer iterations every pending row has had
+    per_row = None
+    while rows.size:
+        iters = min(_SLICE_ITERATIONS, max_iter - spent)
+        unfinished = []
+        lo = 0
+        while lo < rows.size:
+            if per_row is None:
+                size = 8 * n_threads
+            else:
+                size = int(np.clip(slice_seconds / per_row, 8 * n_threads, 4 * size))
+            block = rows[lo:lo + size]
+            lo += block.size
+            contiguous = block[-1] - block[0] == block.size - 1
+            sl = slice(block[0], block[-1] + 1)
+            Cb = C[sl] if contiguous else C[block]
+            codes_b = codes[sl] if contiguous else codes[block]
+            it_b = np.zeros(block.size, dtype=np.int64)
+            gap_b = np.empty(block.size)
+            primal_b = np.empty(block.size)
+            start = time.perf_counter()
+            with _PARALLEL_LAUNCH:
+                kernel(Cb, x_sqnorm[block], codes_b, iters, it_b, gap_b, primal_b,
+                       max(1, min(block.size, 8 * n_threads)))
+            per_row = max(time.perf_counter() - start, 1e-6) / block.size
+            if not contiguous:
+                codes[block] = codes_b
+            n_iter[block] += it_b
+            gaps[block] = gap_b
+            primals[block] = primal_b
+            # rows that used every iteration of the slice without a certificate go on
+            going = (it_b == iters) & ~(gap_b <= tol * primal_b)
+            if spent + iters < max_iter and going.any():
+                unfinished.append(block[going])
+            done += block.size - int(going.sum()) if spent + iters < max_iter else block.size
+            if callback is not None:
+                callback(done, n)
+        spent += iters
+        rows = np.concatenate(unfinished) if unfinished else rows[:0]
 
 
 def _unpenalised_codes(X, dictionary, positive):
