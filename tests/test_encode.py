@@ -536,3 +536,61 @@ def test_encode_shapes_dtypes_and_finiteness(problem):
         assert np.all(kkt[solved] <= 1e-2 * scale)
     else:
         assert np.all(kkt[solved] <= 1e-2 * scale)
+
+
+# --------------------------------------------------------------------------- sparse atoms
+def _local_dictionary(rng, n_components, side=20, patch=3):
+    """Atoms supported on ``patch x patch`` windows of a ``side x side`` image (density ~2%)."""
+    D = np.zeros((n_components, side * side))
+    for k in range(n_components):
+        i, j = rng.integers(0, side - patch + 1, size=2)
+        window = np.zeros((side, side))
+        window[i:i + patch, j:j + patch] = rng.standard_normal((patch, patch))
+        D[k] = window.ravel()
+    return D / np.linalg.norm(D, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("group_size", [1, 4])
+@pytest.mark.parametrize("positive", [False, True])
+def test_sparse_local_atoms_take_the_sparse_path_and_match_the_dense_one(
+        monkeypatch, group_size, positive):
+    # sparse products and sparse Gram rows are taken below density thresholds: the codes
+    # must be optimal either way and agree with the dense path's
+    from sklearn_structlearn._solvers import _encode
+
+    rng = np.random.default_rng(11)
+    D = _local_dictionary(rng, 48)
+    X = rng.standard_normal((20, 8)) @ D[:8] + 0.05 * rng.standard_normal((20, D.shape[1]))
+    alpha = 0.1 * alpha_max(X, D, group_size, positive)
+    assert np.count_nonzero(D @ D.T) <= _encode._SPARSE_GRAM_REFRESH * 48 * 48
+    calls = []
+    original = _encode._products
+
+    def spy(X, dictionary, gram, correlations, n_threads):
+        G, C = original(X, dictionary, gram, correlations, 1)
+        calls.append(G)
+        return G, C
+
+    monkeypatch.setattr(_encode, "_products", spy)
+    sparse_codes, *_ = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)
+    assert calls
+    assert_kkt(X, D, sparse_codes, alpha, group_size, positive, rtol=1e-6)
+    monkeypatch.setattr(_encode, "_SPARSE_GRAM_REFRESH", -1.0)
+    monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_C", -1.0)
+    monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_G", -1.0)
+    dense_codes, *_ = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)
+    assert_allclose(sparse_codes, dense_codes, atol=1e-6)
+
+
+def test_sparse_products_equal_dense_products(rng):
+    from sklearn_structlearn._solvers._encode import _products
+
+    D = _local_dictionary(rng, 30)
+    X = rng.standard_normal((5, D.shape[1]))
+    G, C = _products(X, D, None, None, 1)
+    assert_allclose(G, D @ D.T, atol=1e-12)
+    assert_allclose(C, X @ D.T, atol=1e-12)
+    X32 = X.astype(np.float32)
+    G, C = _products(X32, D.astype(np.float32), None, None, 1)
+    assert G.dtype == np.float64 and C.dtype == np.float32
+    assert_allclose(C, X @ D.T, rtol=1e-4, atol=1e-4)

@@ -28,6 +28,7 @@ from numba import njit
 
 from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve, shift_left
 from ._prox import group_shrink
+from ._gram import subtract_gram_row
 from ._select import select_largest
 
 _GROWTH = 0.25
@@ -83,17 +84,16 @@ def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand)
 
 
 @njit(cache=True, nogil=True)
-def _refresh(G, c, a, r, gs, sg, q):
+def _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q):
     """r = c - G a on every atom (a is zero off the support groups ``sg[:q]``)."""
-    K = r.shape[0]
-    for i in range(K):
+    for i in range(r.shape[0]):
         r[i] = c[i]
     for t in range(q):
         g = sg[t]
         for k in range(g * gs, (g + 1) * gs):
             ak = a[k]
             if ak != 0.0:
-                axpy(r, -ak, G[k], K)
+                subtract_gram_row(G, gptr, gidx, gval, k, ak, r)
 
 
 @njit(cache=True, nogil=True)
@@ -543,11 +543,12 @@ def _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd, delta
 
 
 @njit(cache=True, nogil=True)
-def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge, sg, gwhere,
-              idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
+def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap,
+              ridge, sg, gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
     """Solve one group-lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
-    ``L`` holds the largest eigenvalue of each diagonal block of G (0: a dead group);
+    ``gptr``, ``gidx``, ``gval`` are the sparse rows of G, or empty (see ``_gram``); ``L``
+    holds the largest eigenvalue of each diagonal block of G (0: a dead group);
     ``cap`` bounds the number of coordinates in the support; ``ridge`` (a tiny multiple of
     the largest ``G_jj``) keeps the Newton systems of dependent supports solvable.
     Returns (outer iterations, duality gap, primal value)."""
@@ -572,7 +573,7 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge
             if not positive:
                 _gs_add(G, Gs, sg, q, gs)
             q += 1
-    _refresh(G, c, a, r, gs, sg, q)
+    _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
     g_tol = 0.1 * tol * alpha
     it = 0
     gap = np.inf
@@ -633,7 +634,7 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge
                     break
         elif steps > 0:
             moved = True
-        _refresh(G, c, a, r, gs, sg, q)
+        _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
         if not moved:
             # no violator and the support solved to g_tol, yet the gap is too wide: ask
             # for a more precise support, until that is below rounding
@@ -646,7 +647,7 @@ def group_row(G, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge
             for j in range(gs):
                 Hd[t * gs + j] = a[sg[t] * gs + j]
         if _drop_useless_groups(G, a, r, alpha, gs, sg, q, buf):
-            _refresh(G, c, a, r, gs, sg, q)
+            _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
             gap2, primal2, _ = _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L,
                                                   viol, cand)
             if gap2 <= tol * primal2:

@@ -30,6 +30,7 @@ from numba import njit
 
 from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, forward_solve,
                         shift_left)
+from ._gram import subtract_gram_row
 from ._select import select_largest
 
 # working-set growth: this fraction of the support enters per outer iteration, at least
@@ -96,15 +97,15 @@ def _matvec(Gs, m, v, out):
 
 
 @njit(cache=True, nogil=True)
-def _refresh(G, c, r, S, x, m):
-    """r = c - G a on every atom, a being x on the support (axpy over rows of G)."""
+def _refresh(G, gptr, gidx, gval, c, r, S, x, m):
+    """r = c - G a on every atom, a being x on the support (rows of G, see ``_gram``)."""
     K = r.shape[0]
     for i in range(K):
         r[i] = c[i]
     for s in range(m):
         v = x[s]
         if v != 0.0:
-            axpy(r, -v, G[S[s]], K)
+            subtract_gram_row(G, gptr, gidx, gval, S[s], v, r)
 
 
 @njit(cache=True, nogil=True)
@@ -245,11 +246,12 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
 
 
 @njit(cache=True, nogil=True)
-def lasso_row(G, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, where, theta, x,
-              rs, U, Gs, col, g, d, delta, Hd, viol, cand):
+def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S,
+              where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
     """Solve one lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
-    ``gdiag`` is the diagonal of G (squared atom norms; 0 marks a dead atom).
+    ``gdiag`` is the diagonal of G (squared atom norms; 0 marks a dead atom); ``gptr``,
+    ``gidx``, ``gval`` its sparse rows, or empty (see ``_gram``).
 
     Returns (outer iterations, duality gap, primal value)."""
     K = a.shape[0]
@@ -267,7 +269,7 @@ def lasso_row(G, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, wh
             _append(G, j, sign, 0.0, m, S, where, theta, x, rs, U, Gs, col)
             x[m] = a[j]
             m += 1
-    _refresh(G, c, r, S, x, m)
+    _refresh(G, gptr, gidx, gval, c, r, S, x, m)
     for s in range(m):
         rs[s] = r[S[s]]
     it = 0
@@ -302,7 +304,7 @@ def lasso_row(G, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, wh
                 break
         for s in range(m):
             a[S[s]] = x[s]
-        _refresh(G, c, r, S, x, m)
+        _refresh(G, gptr, gidx, gval, c, r, S, x, m)
         for s in range(m):
             rs[s] = r[S[s]]
     return it, gap, primal
