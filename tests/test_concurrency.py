@@ -178,6 +178,7 @@ def test_every_parallel_kernel_is_launched_under_the_lock(X, monkeypatch):
     # a workload that goes through every code path of the package that codes data
     D = np.random.default_rng(0).standard_normal((8, X.shape[1]))
     group_sparse_encode(X[:50], D, alpha=0.5, group_size=2)
+    group_sparse_encode(X[:50], D, alpha=0.5, group_size=1)  # the lasso kernel
     layer = _fit(GroupSparseCodingLayer(n_components=8, group_size=2, max_iter=2,
                                         random_state=0), X)
     layer.transform(X[:20])

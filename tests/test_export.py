@@ -5,6 +5,7 @@ FISTA (``reference_forward``); independently, the codes are checked against the 
 conditions of the group-lasso code problem.
 """
 
+import copy
 import io
 import os
 import subprocess
@@ -669,14 +670,21 @@ def test_exact_deep_learner_matches_transform(torch, digits_learners, depth, dty
     learner = learners[depth]
     assert learner.n_layers_ == depth
     X = X_test[:n_samples].astype(dtype_name)
-    expected = learner.transform(X)
+    # transform is solved to a relative duality gap of transform_tol=1e-6, which bounds the
+    # objective, not the codes: on the second layer (32 atoms in 8 dimensions, singular
+    # Gram matrix) codes at that gap differ from the optimum by up to ~1e-4. The export is
+    # compared with a transform solved to 1e-10 (a copy: the fixture is shared).
+    reference = copy.deepcopy(learner)
+    for layer in reference.layers_:
+        layer.transform_tol = 1e-10
+        layer.transform_max_iter = 100_000
+    expected = reference.transform(X)
     assert np.count_nonzero(expected) > 0
     net = learner.to_torch(mode="exact", dtype=getattr(torch, dtype_name))
     assert len(net.layers) == depth
     with torch.no_grad():
         got = net(torch.from_numpy(X))
     assert got.dtype == getattr(torch, dtype_name)
-    # transform itself is solved to transform_tol=1e-6: that, not the export, bounds float64.
     assert rel_err(got.numpy().astype(np.float64), expected) < (1e-5 if dtype_name == "float64"
                                                                 else 1e-4)
 

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from .._sparse import row_sqnorms
 from .._threads import _PARALLEL_LAUNCH
 from ._group import group_row
 from ._lasso import lasso_row
@@ -214,7 +215,7 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
             codes[:, ~live] = 0
         sub = dict(gram=None if gram is None else np.asarray(gram)[np.ix_(live, live)],
                    correlations=None if correlations is None else correlations[:, live],
-                   sqnorms=sqnorms if sqnorms is not None else _row_sqnorms(X))
+                   sqnorms=sqnorms if sqnorms is not None else row_sqnorms(X))
         codes_live, n_iter, gaps, primals = solve_codes(
             X, dictionary[live], alpha, group_size, positive,
             None if init is None else codes[:, live], max_iter, tol, callback=callback,
@@ -224,7 +225,7 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         return codes, n_iter, gaps, primals
     G, C = _products(X, dictionary, gram, correlations, n_threads)
     C = np.ascontiguousarray(C, dtype=dtype)
-    x_sqnorm = (_row_sqnorms(X) if sqnorms is None
+    x_sqnorm = (row_sqnorms(X) if sqnorms is None
                 else np.ascontiguousarray(sqnorms, dtype=np.float64))
     # sparse rows of G for the residual refreshes, where local atoms make them pay
     gptr, gidx, gval = _EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT
@@ -249,11 +250,6 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, int(max_iter), float(tol),
                   slice_seconds, callback)
     return codes, n_iter, gaps, primals
-
-
-def _row_sqnorms(X):
-    """``||x_i||^2`` in float64 (dense X)."""
-    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
 def _products(X, dictionary, gram, correlations, n_threads):
