@@ -27,8 +27,9 @@ import numpy as np
 from numba import njit
 
 from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve, shift_left
-from ._prox import group_shrink
+from ._gap import gap_from_sums
 from ._gram import subtract_gram_row
+from ._prox import group_shrink
 from ._select import select_largest
 
 _GROWTH = 0.25
@@ -44,7 +45,7 @@ _MAX_FALLBACK_SWEEPS = 8
 
 @njit(cache=True, nogil=True)
 def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand):
-    """Duality gap and primal value (``_gap.gap_and_primal``) fused with the scan for
+    """Duality gap and primal value (``_gap.gap_from_sums``) fused with the scan for
     groups off the support with ``||r_g|| > alpha`` (positive parts for non-negative
     codes) into ``viol`` (their norms) / ``cand``. Returns (gap, primal, n_violators)."""
     a_c = 0.0
@@ -73,14 +74,8 @@ def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand)
             viol[n_viol] = rsq
             cand[n_viol] = g
             n_viol += 1
-    res_sq = max(xsq - a_c - a_r, 0.0)  # ||x - D^T a||^2
-    primal = 0.5 * res_sq + alpha * penalty
-    dual_norm = np.sqrt(dual_norm_sq)
-    s = 1.0
-    if dual_norm > alpha:
-        s = alpha / dual_norm
-    dual = s * (xsq - a_c) - 0.5 * s * s * res_sq
-    return primal - dual, primal, n_viol
+    gap, primal = gap_from_sums(xsq, a_c, a_r, penalty, np.sqrt(dual_norm_sq), alpha)
+    return gap, primal, n_viol
 
 
 @njit(cache=True, nogil=True)

@@ -30,6 +30,7 @@ from numba import njit
 
 from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, forward_solve,
                         shift_left)
+from ._gap import gap_from_sums
 from ._gram import subtract_gram_row
 from ._select import select_largest
 
@@ -110,9 +111,9 @@ def _refresh(G, gptr, gidx, gval, c, r, S, x, m):
 
 @njit(cache=True, nogil=True)
 def _gap_and_violators(c, xsq, a, r, alpha, positive, where, gdiag, viol, cand):
-    """``gap_and_primal`` for the lasso fused with the scan for violators off the support.
+    """The duality gap for the lasso fused with the scan for violators off the support.
 
-    One pass over the atoms: the duality gap (``_gap.gap_and_primal`` with groups of one,
+    One pass over the atoms: the duality gap (``_gap.gap_from_sums`` with groups of one,
     without its square roots) and the list of atoms with ``|r_j| > alpha`` (``r_j > alpha``
     for non-negative codes) in ``viol`` / ``cand``. Returns (gap, primal, n_violators)."""
     a_c = 0.0
@@ -133,13 +134,8 @@ def _gap_and_violators(c, xsq, a, r, alpha, positive, where, gdiag, viol, cand):
             viol[n_viol] = v
             cand[n_viol] = j
             n_viol += 1
-    res_sq = max(xsq - a_c - a_r, 0.0)
-    primal = 0.5 * res_sq + alpha * penalty
-    s = 1.0
-    if dual_norm > alpha:
-        s = alpha / dual_norm
-    dual = s * (xsq - a_c) - 0.5 * s * s * res_sq
-    return primal - dual, primal, n_viol
+    gap, primal = gap_from_sums(xsq, a_c, a_r, penalty, dual_norm, alpha)
+    return gap, primal, n_viol
 
 
 @njit(cache=True, nogil=True)
