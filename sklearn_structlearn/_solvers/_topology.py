@@ -25,16 +25,17 @@ _DC = np.array([1, 0, -1, 0])
 
 
 @njit(cache=True, nogil=True)
-def _placed_neighbours(canvas, site, side, out):
-    """Inputs on the 4 lattice neighbours of ``site`` (a ``side`` x ``side`` canvas)."""
-    r0 = site // side
-    c0 = site % side
+def _placed_neighbours(canvas, site, height, width, out):
+    """Inputs on the 4 lattice neighbours of ``site`` (a ``height`` x ``width`` canvas,
+    ``-1`` for an empty site), written to ``out``; returns how many."""
+    r0 = site // width
+    c0 = site % width
     m = 0
     for k in range(4):
         r = r0 + _DR[k]
         c = c0 + _DC[k]
-        if 0 <= r < side and 0 <= c < side and canvas[r * side + c] >= 0:
-            out[m] = canvas[r * side + c]
+        if 0 <= r < height and 0 <= c < width and canvas[r * width + c] >= 0:
+            out[m] = canvas[r * width + c]
             m += 1
     return m
 
@@ -96,7 +97,7 @@ def _grow_lattice(S, G, common, seed, side):
         fallback_input = -1
         for i in range(n_frontier):
             x = frontier[i]
-            m = _placed_neighbours(canvas, x, side, nb)
+            m = _placed_neighbours(canvas, x, side, side, nb)
             if m >= 2:
                 for u in range(n):
                     if placed[u]:
@@ -176,15 +177,7 @@ def _fill_lattice(S, site_input, height, width, rest):
         for x in range(n_sites):
             if site_input[x] >= 0:
                 continue
-            r0 = x // width
-            c0 = x % width
-            m = 0
-            for k in range(4):
-                r = r0 + _DR[k]
-                c = c0 + _DC[k]
-                if 0 <= r < height and 0 <= c < width and site_input[r * width + c] >= 0:
-                    nb[m] = site_input[r * width + c]
-                    m += 1
+            m = _placed_neighbours(site_input, x, height, width, nb)
             if m == 0:
                 continue
             for j in range(n_rest):
