@@ -1,0 +1,293 @@
+"""How much of its input a layer keeps: the measurements behind the "auto" rules.
+
+The efficient coding principle asks a layer to keep its input's information while
+coding it sparsely. Three measurable forms of "keeps its input's information" are used
+by the rules of :mod:`sklearn_structlearn._auto_width`:
+
+- :func:`explained_variance`: the fraction of the input's variance that the codes
+  reconstruct through the dictionary, ``1 - ||X - A D||^2 / ||X||^2``. It is what the
+  code penalty trades against sparsity, so the "auto" code penalty targets it
+  (:func:`alpha_for_explained_variance`).
+- :func:`decoding_information`: how much of the input a *linear read-out of the
+  outputs* recovers, on held-out rows, as a fraction of variance and as a Gaussian
+  lower bound on the mutual information ``I(X; Z)`` in bits. Unlike a sum of the
+  outputs' marginal entropies it does not grow with the number of outputs or their
+  density by construction: outputs that add nothing to what the others already say
+  about the input add nothing to the bound. It measures what a layer hands on (pooled
+  outputs or codes), so it sees what pooling throws away.
+- :func:`input_scale`: the root-mean-square norm of the rows, the code penalty at which
+  a sample of that norm gets all-zero codes on *every* dictionary of unit-norm atoms
+  (``|d_k . x| <= ||x||``). Code penalties given relative to it are scale free and need
+  no fitted dictionary: ``alpha = alpha_relative * input_scale(X)``.
+
+Everything here reads arrays and calls the package's public solver
+(:func:`~sklearn_structlearn.group_sparse_encode`); nothing fits an estimator.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "explained_variance",
+    "input_scale",
+    "decoding_information",
+    "alpha_for_explained_variance",
+]
+
+
+def explained_variance(X, codes, components):
+    """Fraction of the variance (energy) of ``X`` that ``codes @ components`` reconstructs.
+
+    ``1 - ||X - codes @ components||_F^2 / ||X||_F^2``, with ``X`` taken as given (the
+    layers see centred, preprocessed inputs, so its energy is its variance). 1 is a
+    perfect reconstruction, 0 is the all-zero code; it can be negative for a
+    reconstruction worse than zero.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs of the layer.
+    codes : ndarray of shape (n_samples, n_components)
+        Their codes.
+    components : ndarray of shape (n_components, n_features)
+        The dictionary.
+
+    Returns
+    -------
+    ratio : float
+        ``nan`` when ``X`` is all zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._information import explained_variance
+    >>> D = np.eye(3)
+    >>> X = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 2.0]])
+    >>> round(explained_variance(X, X * [1, 1, 0], D), 3)  # drops 4 of 9
+    0.556
+    """
+    X = np.asarray(X, dtype=np.float64)
+    residual = X - np.asarray(codes, dtype=np.float64) @ np.asarray(components, dtype=np.float64)
+    energy = float(np.einsum("ij,ij->", X, X))
+    if energy == 0:
+        return float("nan")
+    return 1.0 - float(np.einsum("ij,ij->", residual, residual)) / energy
+
+
+def input_scale(X):
+    """Root-mean-square row norm of ``X``: the natural unit of the code penalty.
+
+    With unit-norm atoms, ``|d_k . x| <= ||x||``, so ``alpha >= ||x||`` gives ``x``
+    all-zero codes on every dictionary; a code penalty written as a fraction of this
+    scale (``alpha = alpha_relative * input_scale(X)``) therefore means the same thing
+    on data of any scale and any number of features, and needs no fitted dictionary
+    (unlike a fraction of ``alpha_max(X, D)``, which depends on ``D``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs of the layer (centred).
+
+    Returns
+    -------
+    scale : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._information import input_scale
+    >>> input_scale(np.array([[3.0, 4.0], [0.0, 5.0]]))
+    5.0
+    """
+    X = np.asarray(X, dtype=np.float64)
+    return float(np.sqrt(np.einsum("ij,ij->", X, X) / max(X.shape[0], 1)))
+
+
+def _standardised(Z, mean, std):
+    return (Z - mean) / std
+
+
+def decoding_information(X, Z, *, ridge=1e-3, test_fraction=0.5, max_samples=4000,
+                         random_state=0):
+    """How much of the input ``X`` a linear read-out of the outputs ``Z`` recovers.
+
+    A ridge regression from the standardised outputs to the centred inputs is fitted on
+    one part of the rows and evaluated on the others (held out, so that many
+    uninformative outputs cannot fit noise). With ``E`` the held-out residuals it
+    returns
+
+    - ``r2 = 1 - tr Cov(E) / tr Cov(X)``, the fraction of the input's variance the
+      outputs keep in linearly readable form;
+    - ``bits = 1/2 log2 det Cov(X) - 1/2 log2 det Cov(E)``: for Gaussian ``X`` this is
+      a lower bound on the mutual information ``I(X; Z)`` (the residual of the best
+      linear decoder upper-bounds the conditional entropy ``H(X | Z)``); the
+      determinants are regularised by ``1e-6`` times the mean input variance, which
+      caps the bits an input direction can contribute.
+
+    Adding outputs that say nothing new about ``X`` leaves both numbers unchanged (up
+    to estimation noise); a dense output is not rewarded for being dense. Both are
+    invariant to rescaling the outputs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs of the layer.
+    Z : ndarray of shape (n_samples, n_outputs)
+        What the layer hands on (pooled outputs or codes).
+    ridge : float, default=1e-3
+        Ridge on the standardised outputs' covariance.
+    test_fraction : float, default=0.5
+        Fraction of the rows held out for evaluation.
+    max_samples : int, default=4000
+        Rows used (a random subsample above).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the subsample and the split.
+
+    Returns
+    -------
+    r2 : float
+        Fraction of the input's variance recovered (<= 1).
+    bits : float
+        Gaussian lower bound on ``I(X; Z)``, in bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._information import decoding_information
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2000, 4))
+    >>> r2_all, bits_all = decoding_information(X, X @ rng.standard_normal((4, 6)))
+    >>> r2_half, bits_half = decoding_information(X, X[:, :2])
+    >>> round(r2_all, 2), round(r2_half, 1)
+    (1.0, 0.5)
+    >>> bool(bits_all > bits_half > 0)
+    True
+    """
+    rng = check_random_state(random_state)
+    X = np.asarray(X, dtype=np.float64)
+    Z = np.asarray(Z, dtype=np.float64)
+    n = X.shape[0]
+    rows = rng.permutation(n)[:min(n, max_samples)]
+    n_test = max(1, int(round(test_fraction * len(rows))))
+    test, train = rows[:n_test], rows[n_test:]
+    if len(train) < 2:
+        raise ValueError(f"decoding_information needs at least 3 rows, got {n}.")
+    x_mean = X[train].mean(axis=0)
+    z_mean = Z[train].mean(axis=0)
+    z_std = Z[train].std(axis=0)
+    live = z_std > 1e-12 * max(float(z_std.max(initial=0.0)), 1e-300)
+    Xc_train, Xc_test = X[train] - x_mean, X[test] - x_mean
+    if live.any():
+        Ztr = _standardised(Z[train][:, live], z_mean[live], z_std[live])
+        Zte = _standardised(Z[test][:, live], z_mean[live], z_std[live])
+        gram = Ztr.T @ Ztr / len(train)
+        gram[np.diag_indices_from(gram)] += ridge
+        W = np.linalg.solve(gram, Ztr.T @ Xc_train / len(train))
+        E = Xc_test - Zte @ W
+    else:
+        E = Xc_test
+    cov_x = Xc_test.T @ Xc_test / len(test)
+    cov_e = E.T @ E / len(test)
+    total = float(np.trace(cov_x))
+    if total <= 0:
+        return float("nan"), 0.0
+    r2 = 1.0 - float(np.trace(cov_e)) / total
+    floor = 1e-6 * total / X.shape[1] * np.eye(X.shape[1])
+    _, logdet_x = np.linalg.slogdet(cov_x + floor)
+    _, logdet_e = np.linalg.slogdet(cov_e + floor)
+    return r2, float(0.5 * (logdet_x - logdet_e) / np.log(2.0))
+
+
+def _codes(X, dictionary, alpha, group_size, positive, n_jobs):
+    """Loose codes, for statistics (the solver's warnings are not the user's business)."""
+    from .exceptions import ZeroCodesWarning
+    from .layer import group_sparse_encode
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ZeroCodesWarning)
+        return group_sparse_encode(X, dictionary, alpha=alpha, group_size=group_size,
+                                   positive=positive, max_iter=200, tol=1e-3, n_jobs=n_jobs)
+
+
+def alpha_for_explained_variance(X, dictionary, target, *, group_size=1, positive=False,
+                                 n_bisections=12, n_jobs=None):
+    """The code penalty at which the codes of ``X`` on ``dictionary`` explain ``target``.
+
+    ``explained_variance`` of the codes decreases (weakly) as ``alpha`` grows, from its
+    least-squares value at ``alpha = 0`` to 0 at ``alpha_max(X, dictionary)``. The
+    penalty is bracketed by halving down from ``alpha_max`` (cheap, sparse solves
+    first: the solver's cost grows with the support) and bisected in log scale.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs (a subsample is enough: the ratio is an average).
+    dictionary : ndarray of shape (n_components, n_features)
+        Unit-norm atoms (the layer's current dictionary, or reference atoms).
+    target : float
+        Fraction of the variance to explain, in (0, 1).
+    group_size : int, default=1
+        Units per group.
+    positive : bool, default=False
+        Non-negative codes.
+    n_bisections : int, default=12
+        Bisection steps in log(alpha) after the bracket.
+    n_jobs : int, default=None
+        Threads of the code solver.
+
+    Returns
+    -------
+    alpha : float
+        The largest penalty found whose codes explain at least ``target`` (the lower
+        end of the final bracket); ``0.0`` when even the least-squares codes (reached
+        at ``alpha_max * 2**-20``) fall short of ``target``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._information import (alpha_for_explained_variance,
+    ...                                               explained_variance)
+    >>> from sklearn_structlearn import group_sparse_encode
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 10))
+    >>> D = rng.standard_normal((20, 10))
+    >>> D /= np.linalg.norm(D, axis=1, keepdims=True)
+    >>> alpha = alpha_for_explained_variance(X, D, 0.8)
+    >>> codes = group_sparse_encode(X, D, alpha=alpha)
+    >>> bool(0.78 <= explained_variance(X, codes, D) <= 0.85)
+    True
+    """
+    from .objective import alpha_max
+
+    if not 0 < target < 1:
+        raise ValueError(f"target must be in (0, 1), got {target!r}.")
+    X = np.asarray(X, dtype=np.float64)
+    D = np.asarray(dictionary, dtype=np.float64)
+    high = float(alpha_max(X, D, group_size, positive))
+    if high <= 0:
+        return 0.0
+
+    def explains(alpha):
+        return explained_variance(X, _codes(X, D, alpha, group_size, positive, n_jobs),
+                                  D) >= target
+
+    # bracket: halve from alpha_max until the codes explain enough
+    low = None
+    for _ in range(20):
+        if explains(high / 2):
+            low = high / 2
+            break
+        high /= 2
+    if low is None:
+        return 0.0
+    for _ in range(n_bisections):
+        mid = np.sqrt(low * high)
+        if explains(mid):
+            low = mid
+        else:
+            high = mid
+    return float(low)
