@@ -61,6 +61,7 @@ the data set is skipped with a note when the files are absent).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -206,16 +207,57 @@ def _identity():
     return FunctionTransformer()
 
 
-def research_learner(info, threads):
-    """``DeepStructureLearner`` with the settings supported by the issue-12 research.
+class ResearchLearner(TransformerMixin, BaseEstimator):
+    """``DeepStructureLearner`` with the issue-12 research rules applied -- NOT its defaults.
 
-    NOT the defaults: labelled ``learner-research`` in the report.
+    A stand-in for stage 2 (which wires these rules into the estimators): the learner's
+    own preprocessing is fitted first, then on the preprocessed inputs the width
+    (:func:`~sklearn_structlearn._auto_width.auto_n_components`), the code penalty
+    (:func:`~sklearn_structlearn._auto_width.auto_alpha`: reference codes explain
+    ``explained_variance`` of the variance) and the connectivity penalty
+    (:func:`~sklearn_structlearn._auto_width.relative_connectivity_alpha`) are resolved,
+    and the learner is fitted with them (one layer, non-negative codes, no pooling
+    groups: see ``research_params``). ``include_input=True`` hands on the preprocessed
+    input beside the codes (every level of the stack, the input included).
     """
-    from sklearn_structlearn import DeepStructureLearner
-    from sklearn_structlearn._auto_width import research_params
 
-    return DeepStructureLearner(**research_params(info["n_features"]), random_state=0,
-                                n_jobs=threads)
+    def __init__(self, include_input=False, n_jobs=None, random_state=0):
+        self.include_input = include_input
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        from sklearn_structlearn import DeepStructureLearner
+        from sklearn_structlearn._auto_width import (
+            CONNECTIVITY_RATIO,
+            auto_alpha,
+            relative_connectivity_alpha,
+            research_params,
+        )
+
+        X = np.asarray(X, dtype=np.float64)
+        params = research_params(X.shape[1], X.shape[0])
+        explained = params.pop("explained_variance")
+        learner = DeepStructureLearner(**params, random_state=self.random_state,
+                                       n_jobs=self.n_jobs)
+        # the learner's own preprocessing, fitted as its fit() would (stage 2 does this
+        # inside fit; here the private helpers stand in for it)
+        learner._fit_preprocessing(X)
+        P = learner._preprocess(X)
+        k = params["n_components"]
+        alpha = auto_alpha(P, k, explained_variance=explained, positive=True,
+                           random_state=self.random_state, n_jobs=self.n_jobs)
+        connectivity = relative_connectivity_alpha(
+            CONNECTIVITY_RATIO, P, alpha, k, positive=True, random_state=self.random_state,
+            n_jobs=self.n_jobs)
+        self.learner_ = learner.set_params(alpha=alpha, connectivity_alpha=connectivity).fit(X)
+        return self
+
+    def transform(self, X):
+        Z = self.learner_.transform(X)
+        if self.include_input:
+            Z = np.hstack([self.learner_._preprocess(np.asarray(X, dtype=Z.dtype)), Z])
+        return Z
 
 
 def make_representation(name, info, threads):
@@ -248,12 +290,35 @@ def make_representation(name, info, threads):
 
         return DeepStructureLearner(random_state=0, n_jobs=threads)
     if name == "learner-research":
-        return research_learner(info, threads)
+        return ResearchLearner(n_jobs=threads)
+    if name == "learner-research+input":
+        return ResearchLearner(include_input=True, n_jobs=threads)
     raise ValueError(f"unknown representation {name!r}")
 
 
+# "learner-research+input" reuses the "learner-research" fit of the same data (same
+# learner, the transform also hands on the preprocessed input): (data set, fold) -> timings
+_RESEARCH_FITS = {}
+
+
+def _fit_representation(rep, info, X, args, key):
+    """A fitted representation and its fit wall / CPU time (shared research fits reused)."""
+    if rep == "learner-research+input" and key in _RESEARCH_FITS:
+        fitted, wall, cpu = _RESEARCH_FITS[key]
+        model = copy.copy(fitted)
+        model.include_input = True
+        return model, wall, cpu
+    model = make_representation(rep, info, args.threads)
+    if model is None:
+        return None, None, None
+    _, wall, cpu = _timed(lambda: model.fit(X))
+    if rep == "learner-research":
+        _RESEARCH_FITS[key] = (model, wall, cpu)
+    return model, wall, cpu
+
+
 REPRESENTATIONS = ("raw", "pca", "rbm", "mbdl-256", "mbdl-1024", "kmeans-tri", "patches",
-                   "learner", "learner-research")
+                   "learner", "learner-research", "learner-research+input")
 # wide dictionary learning only where there are many inputs to explain
 IMAGE_ONLY = {"mbdl-1024", "patches"}
 
@@ -346,16 +411,15 @@ def run_small(name, info, rep, args):
         if info["standardize"]:
             scaler = StandardScaler().fit(X_tr)
             X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
-        model = make_representation(rep, info, args.threads)
+        model, fit_wall, fit_cpu = _fit_representation(rep, info, X_tr, args, (name, k))
         if model is None:
             return None
-        _, fit_wall, fit_cpu = _timed(lambda: model.fit(X_tr))
         (Z_tr, Z_te), tf_wall, _ = _timed(lambda: (model.transform(X_tr), model.transform(X_te)))
         clf, C = fit_readout_small(Z_tr, info["y"][tr])
         acc = float(clf.score(Z_te, info["y"][te]))
         folds.append(dict(fold=k, accuracy=acc, C=C, width=int(Z_tr.shape[1]),
                           fit_wall=fit_wall, fit_cpu=fit_cpu, transform_wall=tf_wall,
-                          extra=_extra(model)))
+                          extra=_extra(model, X_tr)))
         _log(f"    fold {k}: accuracy {acc:.4f} width {Z_tr.shape[1]} C={C:g} fit "
              f"{fit_wall:.1f}s")
     accs = [f["accuracy"] for f in folds]
@@ -369,10 +433,10 @@ def run_small(name, info, rep, args):
 
 
 def run_fashion(info, rep, args):
-    model = make_representation(rep, info, args.threads)
+    model, fit_wall, fit_cpu = _fit_representation(rep, info, info["X_struct"], args,
+                                                   ("fashion", 0))
     if model is None:
         return None
-    _, fit_wall, fit_cpu = _timed(lambda: model.fit(info["X_struct"]))
     _log(f"    fitted in {fit_wall:.1f}s (CPU {fit_cpu:.1f}s)")
     (Z_tr, Z_te), tf_wall, _ = _timed(
         lambda: (model.transform(info["X_train"]), model.transform(info["X_test"])))
@@ -384,21 +448,42 @@ def run_fashion(info, rep, args):
     acc = float(clf.score(Z_te, info["y_test"]))
     return dict(accuracy=acc, accuracy_std=None, width=int(Z_tr.shape[1]), C=C,
                 holdout_scores=scores, fit_wall=fit_wall, fit_cpu=fit_cpu,
-                transform_wall=tf_wall, readout_wall=lr_wall, extra=_extra(model))
+                transform_wall=tf_wall, readout_wall=lr_wall,
+                extra=_extra(model, info["X_struct"]))
 
 
-def _extra(model):
-    """What the learner decided (depth, widths, penalties) -- for the JSON."""
+def _extra(model, X_fit):
+    """What the learner decided and how much of its input it keeps -- for the report.
+
+    On (at most) 2000 of the rows it was fitted on: the fraction of the preprocessed
+    input's variance that layer 1's codes reconstruct
+    (:func:`~sklearn_structlearn._information.explained_variance`), and the fraction a
+    linear read-out of what ``transform`` returns recovers on held-out rows
+    (:func:`~sklearn_structlearn._information.decoding_information`, with its Gaussian
+    bound in bits) -- against the binned entropies of ``entropies_``.
+    """
     from sklearn_structlearn import DeepStructureLearner
+    from sklearn_structlearn._information import decoding_information, explained_variance
 
-    if not isinstance(model, DeepStructureLearner):
+    learner = getattr(model, "learner_", model)
+    if not isinstance(learner, DeepStructureLearner):
         return None
-    return dict(n_layers=int(model.n_layers_),
-                widths=[int(layer.n_components_) for layer in model.layers_],
-                group_sizes=[int(layer.group_size) for layer in model.layers_],
-                alphas=[float(layer.alpha_) for layer in model.layers_],
-                connectivity_alphas=[float(layer.connectivity_alpha_) for layer in model.layers_],
-                entropies=[float(h) for h in model.entropies_])
+    X = np.asarray(X_fit[:2000], dtype=np.float64)
+    P = learner._preprocess(X)
+    codes = learner._forward(X, 1, codes=True)
+    r2_dec, bits = decoding_information(P, model.transform(X))
+    return dict(n_layers=int(learner.n_layers_),
+                widths=[int(layer.n_components_) for layer in learner.layers_],
+                group_sizes=[int(layer.group_size) for layer in learner.layers_],
+                alphas=[float(layer.alpha_) for layer in learner.layers_],
+                connectivity_alphas=[float(layer.connectivity_alpha_)
+                                     for layer in learner.layers_],
+                density=[float(layer.connectivity_.mean()) for layer in learner.layers_],
+                active=float(np.mean(codes != 0)),
+                entropies=[float(h) for h in learner.entropies_],
+                explained_variance=float(explained_variance(P, codes,
+                                                            learner.layers_[0].components_)),
+                decodable_variance=float(r2_dec), decodable_bits=float(bits))
 
 
 # ---------------------------------------------------------------------------- report
@@ -407,7 +492,8 @@ def report(results, datasets, args, meta):
         "# Features benchmark: learned representations + logistic regression",
         "",
         f"Date {meta['date']}; machine: {meta['machine']}; threads pinned to {args.threads} "
-        f"(BLAS, OpenMP, Numba); load average at start {meta['load']}."
+        f"(BLAS, OpenMP, Numba); load average (1, 5, 15 min) at start {meta['load']}, at the "
+        f"end {meta.get('load_end', '-')}; total wall time {meta.get('total_wall', '-')}."
         + (" **Quick mode (subsamples).**" if args.quick else ""),
         "",
         "Read-out for every representation: StandardScaler + LogisticRegression (lbfgs), C "
@@ -415,7 +501,9 @@ def report(results, datasets, args, meta):
         f"{list(SMALL_CS)}; Fashion-MNIST: hold-out of {args.holdout_sizes[0]} / "
         f"{args.holdout_sizes[1]} training images over {list(FASHION_CS)}, then refit). "
         "`fit` = learning the representation (no labels); `transform` = computing it for "
-        "the classifier's train and test data.",
+        "the classifier's train and test data. CPU = `time.process_time` of this process "
+        "(all its threads; joblib worker processes are not counted). On a shared machine "
+        "wall times are inflated by the other jobs; compare CPU times and ratios.",
         "",
     ]
     for name, rows in results.items():
@@ -437,6 +525,22 @@ def report(results, datasets, args, meta):
             ("width", "width", None), ("fit_wall", "fit wall", fmt_seconds),
             ("fit_cpu", "fit CPU", fmt_seconds), ("tf", "transform wall", fmt_seconds),
             ("C", "C", None)]))
+        lines.append("")
+        for rep, r in rows.items():
+            extra = (r or {}).get("extra") or (r or {}).get("folds", [{}])[0].get("extra")
+            if extra:
+                lines.append(
+                    f"- `{rep}`{' (fold 0)' if 'folds' in r else ''}: depth "
+                    f"{extra['n_layers']}, units {extra['widths']}, groups of "
+                    f"{extra['group_sizes']}, alpha {[round(a, 4) for a in extra['alphas']]}, "
+                    f"connectivity_alpha {[float(f'{c:.3g}') for c in extra['connectivity_alphas']]}, "
+                    f"connection density {[round(d, 3) for d in extra['density']]}; layer-1 "
+                    f"codes {extra['active']:.1%} active, explain "
+                    f"{extra['explained_variance']:.1%} of the input's variance; a linear "
+                    f"read-out of the outputs recovers {extra['decodable_variance']:.1%} of it "
+                    f"on held-out rows ({extra['decodable_bits']:.0f} bits, Gaussian bound); "
+                    f"binned entropies (input, layers) "
+                    f"{[round(h) for h in extra['entropies']]} bits.")
         lines.append("")
     return "\n".join(lines)
 
@@ -473,6 +577,7 @@ def main(argv=None):
                 machine=f"{platform.machine()}, {os.cpu_count()} cores, "
                         f"Python {platform.python_version()}",
                 load=", ".join(f"{v:.1f}" for v in os.getloadavg()))
+    start = time.perf_counter()
     datasets = load_datasets(args.datasets, args)
     results = {}
     with pinned_threads(args.threads):
@@ -490,6 +595,8 @@ def main(argv=None):
                 results[name][rep] = r
                 _log(f"  -> accuracy {r['accuracy']:.4f}, width {r['width']} "
                      f"[{time.perf_counter() - t0:.0f}s]")
+    meta["load_end"] = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    meta["total_wall"] = fmt_seconds(time.perf_counter() - start)
     print(report(results, datasets, args, meta))
     if args.json:
         with open(args.json, "x") as f:

@@ -106,18 +106,43 @@ def input_scale(X):
     return float(np.sqrt(np.einsum("ij,ij->", X, X) / max(X.shape[0], 1)))
 
 
-def _standardised(Z, mean, std):
-    return (Z - mean) / std
+# ridge penalties tried by the decoder, relative to the number of training rows: from
+# almost none (as many informative outputs as rows) to strong enough to silence
+# hundreds of noise outputs
+_RIDGE_GRID = np.logspace(-4, 2, 13)
 
 
-def decoding_information(X, Z, *, ridge=1e-3, test_fraction=0.5, max_samples=4000,
-                         random_state=0):
+def _ridge_solutions(Z, Y, penalties):
+    """Ridge coefficients ``(Z^T Z + penalty I)^-1 Z^T Y`` for every penalty, by one SVD."""
+    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
+    UtY = U.T @ Y
+    for penalty in penalties:
+        yield penalty, Vt.T @ ((s / (s**2 + penalty))[:, None] * UtY)
+
+
+def _fit_decoder(Z, Y):
+    """Ridge decoder ``Z -> Y`` with its penalty chosen on a third of the rows.
+
+    (An inner hold-out rather than leave-one-out: with more outputs than rows the
+    leave-one-out shortcut of an almost unpenalised ridge is numerically unreliable.)
+    """
+    n = Z.shape[0]
+    n_val = max(1, n // 3)
+    fit, val = slice(n_val, None), slice(0, n_val)
+    errors = [(float(np.sum((Y[val] - Z[val] @ W) ** 2)), penalty)
+              for penalty, W in _ridge_solutions(Z[fit], Y[fit], (n - n_val) * _RIDGE_GRID)]
+    best = min(errors)[1] * n / (n - n_val)
+    return next(_ridge_solutions(Z, Y, [best]))[1]
+
+
+def decoding_information(X, Z, *, test_fraction=0.5, max_samples=4000, random_state=0):
     """How much of the input ``X`` a linear read-out of the outputs ``Z`` recovers.
 
-    A ridge regression from the standardised outputs to the centred inputs is fitted on
-    one part of the rows and evaluated on the others (held out, so that many
-    uninformative outputs cannot fit noise). With ``E`` the held-out residuals it
-    returns
+    A ridge regression from the centred outputs (scaled by their overall RMS) to the
+    centred inputs is fitted on
+    one part of the rows (its penalty chosen on a hold-out inside that part, from
+    ``n_train * logspace(-4, 2, 13)``) and evaluated on the other rows. With ``E`` the
+    held-out residuals it returns
 
     - ``r2 = 1 - tr Cov(E) / tr Cov(X)``, the fraction of the input's variance the
       outputs keep in linearly readable form;
@@ -128,8 +153,9 @@ def decoding_information(X, Z, *, ridge=1e-3, test_fraction=0.5, max_samples=400
       caps the bits an input direction can contribute.
 
     Adding outputs that say nothing new about ``X`` leaves both numbers unchanged (up
-    to estimation noise); a dense output is not rewarded for being dense. Both are
-    invariant to rescaling the outputs.
+    to estimation noise): the decoder is scored on rows it was not fitted on, with its
+    penalty chosen against overfitting, so a dense or wide output is not rewarded for
+    being dense or wide. Both are invariant to rescaling (and shifting) the outputs.
 
     Parameters
     ----------
@@ -137,8 +163,6 @@ def decoding_information(X, Z, *, ridge=1e-3, test_fraction=0.5, max_samples=400
         Inputs of the layer.
     Z : ndarray of shape (n_samples, n_outputs)
         What the layer hands on (pooled outputs or codes).
-    ridge : float, default=1e-3
-        Ridge on the standardised outputs' covariance.
     test_fraction : float, default=0.5
         Fraction of the rows held out for evaluation.
     max_samples : int, default=4000
@@ -176,17 +200,14 @@ def decoding_information(X, Z, *, ridge=1e-3, test_fraction=0.5, max_samples=400
     if len(train) < 2:
         raise ValueError(f"decoding_information needs at least 3 rows, got {n}.")
     x_mean = X[train].mean(axis=0)
-    z_mean = Z[train].mean(axis=0)
-    z_std = Z[train].std(axis=0)
-    live = z_std > 1e-12 * max(float(z_std.max(initial=0.0)), 1e-300)
     Xc_train, Xc_test = X[train] - x_mean, X[test] - x_mean
-    if live.any():
-        Ztr = _standardised(Z[train][:, live], z_mean[live], z_std[live])
-        Zte = _standardised(Z[test][:, live], z_mean[live], z_std[live])
-        gram = Ztr.T @ Ztr / len(train)
-        gram[np.diag_indices_from(gram)] += ridge
-        W = np.linalg.solve(gram, Ztr.T @ Xc_train / len(train))
-        E = Xc_test - Zte @ W
+    z_mean = Z[train].mean(axis=0)
+    Ztr, Zte = Z[train] - z_mean, Z[test] - z_mean
+    # one scale for all outputs (not one per output): standardising a unit that is
+    # active on a handful of training rows would blow it up on the held-out rows
+    scale = np.sqrt(np.mean(Ztr**2))
+    if scale > 0:
+        E = Xc_test - (Zte / scale) @ _fit_decoder(Ztr / scale, Xc_train)
     else:
         E = Xc_test
     cov_x = Xc_test.T @ Xc_test / len(test)

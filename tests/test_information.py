@@ -94,6 +94,14 @@ def test_decoding_information_does_not_reward_uninformative_outputs():
     assert r2_all > r2 + 0.4 and bits_all > bits + 3
 
 
+def test_decoding_information_of_more_noise_outputs_than_rows_stays_near_zero():
+    """Wider than the rows: an unregularised decoder would fit noise (r2 << 0)."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 5))
+    r2, bits = decoding_information(X, rng.standard_normal((600, 500)))
+    assert abs(r2) < 0.05 and abs(bits) < 0.3
+
+
 def test_decoding_information_is_invariant_to_output_scale():
     rng = np.random.default_rng(2)
     X = rng.standard_normal((1000, 4))
