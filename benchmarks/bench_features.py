@@ -39,8 +39,8 @@ Representations (settings chosen to be reasonable and cheap enough to run here; 
   digits: ``p = 4``, ``K = 128``.
 - ``learner``: ``DeepStructureLearner()`` with its defaults (``random_state=0``,
   ``n_jobs=--threads``).
-- ``learner-research``: ``DeepStructureLearner`` with the settings the research for
-  issue 12 supports (labelled as such; see ``research_learner``): not the defaults.
+- ``learner+input``: the same fitted learner, its outputs handed on beside its
+  preprocessed input (what ``transform`` could hand on instead of the top layer).
 
 Reported per representation: accuracy (mean and std over the folds for the CV sets),
 output width, wall and CPU time (``time.process_time``: all threads of this process) of
@@ -61,7 +61,6 @@ the data set is skipped with a note when the files are absent).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -207,57 +206,20 @@ def _identity():
     return FunctionTransformer()
 
 
-class ResearchLearner(TransformerMixin, BaseEstimator):
-    """``DeepStructureLearner`` with the issue-12 research rules applied -- NOT its defaults.
+class LearnerAndInput(TransformerMixin, BaseEstimator):
+    """A fitted ``DeepStructureLearner`` whose outputs are handed on beside its
+    preprocessed input (the alternative to handing on the top layer only that the
+    benchmark measures; reuses the ``learner`` row's fit)."""
 
-    A stand-in for stage 2 (which wires these rules into the estimators): the learner's
-    own preprocessing is fitted first, then on the preprocessed inputs the width
-    (:func:`~sklearn_structlearn._auto_width.auto_n_components`), the code penalty
-    (:func:`~sklearn_structlearn._auto_width.auto_alpha`: reference codes explain
-    ``explained_variance`` of the variance) and the connectivity penalty
-    (:func:`~sklearn_structlearn._auto_width.relative_connectivity_alpha`) are resolved,
-    and the learner is fitted with them (one layer, non-negative codes, no pooling
-    groups: see ``research_params``). ``include_input=True`` hands on the preprocessed
-    input beside the codes (every level of the stack, the input included).
-    """
-
-    def __init__(self, include_input=False, n_jobs=None, random_state=0):
-        self.include_input = include_input
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+    def __init__(self, learner):
+        self.learner = learner
 
     def fit(self, X, y=None):
-        from sklearn_structlearn import DeepStructureLearner
-        from sklearn_structlearn._auto_width import (
-            CONNECTIVITY_RATIO,
-            auto_alpha,
-            relative_connectivity_alpha,
-            research_params,
-        )
-
-        X = np.asarray(X, dtype=np.float64)
-        params = research_params(X.shape[1], X.shape[0])
-        explained = params.pop("explained_variance")
-        learner = DeepStructureLearner(**params, random_state=self.random_state,
-                                       n_jobs=self.n_jobs)
-        # the learner's own preprocessing, fitted as its fit() would (stage 2 does this
-        # inside fit; here the private helpers stand in for it)
-        learner._fit_preprocessing(X)
-        P = learner._preprocess(X)
-        k = params["n_components"]
-        alpha = auto_alpha(P, k, explained_variance=explained, positive=True,
-                           random_state=self.random_state, n_jobs=self.n_jobs)
-        connectivity = relative_connectivity_alpha(
-            CONNECTIVITY_RATIO, P, alpha, k, positive=True, random_state=self.random_state,
-            n_jobs=self.n_jobs)
-        self.learner_ = learner.set_params(alpha=alpha, connectivity_alpha=connectivity).fit(X)
         return self
 
     def transform(self, X):
-        Z = self.learner_.transform(X)
-        if self.include_input:
-            Z = np.hstack([self.learner_._preprocess(np.asarray(X, dtype=Z.dtype)), Z])
-        return Z
+        Z = self.learner.transform(X)
+        return np.hstack([self.learner._preprocess(np.asarray(X, dtype=Z.dtype)), Z])
 
 
 def make_representation(name, info, threads):
@@ -289,36 +251,32 @@ def make_representation(name, info, threads):
         from sklearn_structlearn import DeepStructureLearner
 
         return DeepStructureLearner(random_state=0, n_jobs=threads)
-    if name == "learner-research":
-        return ResearchLearner(n_jobs=threads)
-    if name == "learner-research+input":
-        return ResearchLearner(include_input=True, n_jobs=threads)
     raise ValueError(f"unknown representation {name!r}")
 
 
-# "learner-research+input" reuses the "learner-research" fit of the same data (same
-# learner, the transform also hands on the preprocessed input): (data set, fold) -> timings
-_RESEARCH_FITS = {}
+# "learner+input" reuses the "learner" fit of the same data (same learner, the transform
+# also hands on the preprocessed input): (data set, fold) -> (learner, wall, CPU)
+_LEARNER_FITS = {}
 
 
 def _fit_representation(rep, info, X, args, key):
-    """A fitted representation and its fit wall / CPU time (shared research fits reused)."""
-    if rep == "learner-research+input" and key in _RESEARCH_FITS:
-        fitted, wall, cpu = _RESEARCH_FITS[key]
-        model = copy.copy(fitted)
-        model.include_input = True
-        return model, wall, cpu
+    """A fitted representation and its fit wall / CPU time (the learner's fit reused)."""
+    if rep == "learner+input":
+        if key not in _LEARNER_FITS:
+            _fit_representation("learner", info, X, args, key)
+        fitted, wall, cpu = _LEARNER_FITS[key]
+        return LearnerAndInput(fitted), wall, cpu
     model = make_representation(rep, info, args.threads)
     if model is None:
         return None, None, None
     _, wall, cpu = _timed(lambda: model.fit(X))
-    if rep == "learner-research":
-        _RESEARCH_FITS[key] = (model, wall, cpu)
+    if rep == "learner":
+        _LEARNER_FITS[key] = (model, wall, cpu)
     return model, wall, cpu
 
 
 REPRESENTATIONS = ("raw", "pca", "rbm", "mbdl-256", "mbdl-1024", "kmeans-tri", "patches",
-                   "learner", "learner-research", "learner-research+input")
+                   "learner", "learner+input")
 # wide dictionary learning only where there are many inputs to explain
 IMAGE_ONLY = {"mbdl-1024", "patches"}
 
@@ -465,7 +423,7 @@ def _extra(model, X_fit):
     from sklearn_structlearn import DeepStructureLearner
     from sklearn_structlearn._information import decoding_information, explained_variance
 
-    learner = getattr(model, "learner_", model)
+    learner = getattr(model, "learner", model)
     if not isinstance(learner, DeepStructureLearner):
         return None
     X = np.asarray(X_fit[:2000], dtype=np.float64)

@@ -2,12 +2,13 @@
 
 The efficient coding principle asks a layer to keep its input's information while
 coding it sparsely. Three measurable forms of "keeps its input's information" are used
-by the rules of :mod:`sklearn_structlearn._auto_width`:
+by the "auto" rules (:mod:`sklearn_structlearn.penalties`) and the depth rule of
+:class:`~sklearn_structlearn.DeepStructureLearner`:
 
 - :func:`explained_variance`: the fraction of the input's variance that the codes
   reconstruct through the dictionary, ``1 - ||X - A D||^2 / ||X||^2``. It is what the
   code penalty trades against sparsity, so the "auto" code penalty targets it
-  (:func:`alpha_for_explained_variance`).
+  (:func:`~sklearn_structlearn.penalties.auto_alpha`).
 - :func:`decoding_information`: how much of the input a *linear read-out of the
   outputs* recovers, on held-out rows, as a fraction of variance and as a Gaussian
   lower bound on the mutual information ``I(X; Z)`` in bits. Unlike a sum of the
@@ -20,21 +21,18 @@ by the rules of :mod:`sklearn_structlearn._auto_width`:
   (``|d_k . x| <= ||x||``). Code penalties given relative to it are scale free and need
   no fitted dictionary: ``alpha = alpha_relative * input_scale(X)``.
 
-Everything here reads arrays and calls the package's public solver
-(:func:`~sklearn_structlearn.group_sparse_encode`); nothing fits an estimator.
+Everything here reads arrays; nothing solves a coding problem or fits an estimator.
 """
 
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 __all__ = [
     "explained_variance",
     "input_scale",
     "decoding_information",
-    "alpha_for_explained_variance",
 ]
 
 
@@ -102,8 +100,12 @@ def input_scale(X):
     >>> input_scale(np.array([[3.0, 4.0], [0.0, 5.0]]))
     5.0
     """
-    X = np.asarray(X, dtype=np.float64)
-    return float(np.sqrt(np.einsum("ij,ij->", X, X) / max(X.shape[0], 1)))
+    if sp.issparse(X):
+        energy = float(X.multiply(X).sum())
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        energy = float(np.einsum("ij,ij->", X, X))
+    return float(np.sqrt(energy / max(X.shape[0], 1)))
 
 
 # ridge penalties tried by the decoder, relative to the number of training rows: from
@@ -220,95 +222,3 @@ def decoding_information(X, Z, *, test_fraction=0.5, max_samples=4000, random_st
     _, logdet_x = np.linalg.slogdet(cov_x + floor)
     _, logdet_e = np.linalg.slogdet(cov_e + floor)
     return r2, float(0.5 * (logdet_x - logdet_e) / np.log(2.0))
-
-
-def _codes(X, dictionary, alpha, group_size, positive, n_jobs):
-    """Loose codes, for statistics (the solver's warnings are not the user's business)."""
-    from .exceptions import ZeroCodesWarning
-    from .layer import group_sparse_encode
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", ZeroCodesWarning)
-        return group_sparse_encode(X, dictionary, alpha=alpha, group_size=group_size,
-                                   positive=positive, max_iter=200, tol=1e-3, n_jobs=n_jobs)
-
-
-def alpha_for_explained_variance(X, dictionary, target, *, group_size=1, positive=False,
-                                 n_bisections=12, n_jobs=None):
-    """The code penalty at which the codes of ``X`` on ``dictionary`` explain ``target``.
-
-    ``explained_variance`` of the codes decreases (weakly) as ``alpha`` grows, from its
-    least-squares value at ``alpha = 0`` to 0 at ``alpha_max(X, dictionary)``. The
-    penalty is bracketed by halving down from ``alpha_max`` (cheap, sparse solves
-    first: the solver's cost grows with the support) and bisected in log scale.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs (a subsample is enough: the ratio is an average).
-    dictionary : ndarray of shape (n_components, n_features)
-        Unit-norm atoms (the layer's current dictionary, or reference atoms).
-    target : float
-        Fraction of the variance to explain, in (0, 1).
-    group_size : int, default=1
-        Units per group.
-    positive : bool, default=False
-        Non-negative codes.
-    n_bisections : int, default=12
-        Bisection steps in log(alpha) after the bracket.
-    n_jobs : int, default=None
-        Threads of the code solver.
-
-    Returns
-    -------
-    alpha : float
-        The largest penalty found whose codes explain at least ``target`` (the lower
-        end of the final bracket); ``0.0`` when even the least-squares codes (reached
-        at ``alpha_max * 2**-20``) fall short of ``target``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_structlearn._information import (alpha_for_explained_variance,
-    ...                                               explained_variance)
-    >>> from sklearn_structlearn import group_sparse_encode
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((200, 10))
-    >>> D = rng.standard_normal((20, 10))
-    >>> D /= np.linalg.norm(D, axis=1, keepdims=True)
-    >>> alpha = alpha_for_explained_variance(X, D, 0.8)
-    >>> codes = group_sparse_encode(X, D, alpha=alpha)
-    >>> bool(0.78 <= explained_variance(X, codes, D) <= 0.85)
-    True
-    """
-    from .objective import alpha_max
-
-    if not 0 < target < 1:
-        raise ValueError(f"target must be in (0, 1), got {target!r}.")
-    X = np.asarray(X, dtype=np.float64)
-    D = np.asarray(dictionary, dtype=np.float64)
-    high = float(alpha_max(X, D, group_size, positive))
-    if high <= 0:
-        return 0.0
-
-    def explains(alpha):
-        return explained_variance(X, _codes(X, D, alpha, group_size, positive, n_jobs),
-                                  D) >= target
-
-    # bracket: halve from alpha_max until the codes explain enough
-    low = None
-    for _ in range(20):
-        if explains(high / 2):
-            low = high / 2
-            break
-        high /= 2
-    if low is None:
-        return 0.0
-    for _ in range(n_bisections):
-        mid = np.sqrt(low * high)
-        if explains(mid):
-            low = mid
-        else:
-            high = mid
-    return float(low)

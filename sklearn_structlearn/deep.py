@@ -35,9 +35,10 @@ from ._progress import Progress, write_line
 from ._streaming import BatchStream, StreamLayerFitter, first_pass
 from ._threads import thread_limits
 from ._validation import check_magnitude, check_memory, check_numeric_dtype
+from ._information import decoding_information
 from .entropy import entropy_gain, output_entropy, output_redundancy
-from .layer import PENALTY, POOLING, GroupSparseCodingLayer, check_fit_memory
-from .penalties import auto_penalties, default_n_components
+from .layer import PENALTY, PENALTY_SCALE, POOLING, GroupSparseCodingLayer, check_fit_memory
+from .penalties import auto_n_components, auto_penalties
 from .preprocessing import Preprocessor, check_preprocessing_memory
 from .structure import _check_image_shape, describe_layers, stack_summary
 
@@ -46,7 +47,7 @@ from .structure import _check_image_shape, describe_layers, stack_summary
 __all__ = ["DeepStructureLearner", "auto_penalties"]
 
 # What a layer beyond the first must improve to be kept (see the class Notes).
-DEPTH_CRITERIA = ("redundancy", "entropy")
+DEPTH_CRITERIA = ("information", "redundancy", "entropy")
 
 # the parameters that may be given once for all layers or as a list, one per layer
 _PER_LAYER = {
@@ -281,6 +282,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         # +-inf are meaningful: "never add a layer" / "always stack to max_depth"
         "depth_tol": [real_in(None, None, closed="both")],
         "depth_criterion": [StrOptions(set(DEPTH_CRITERIA))],
+        "penalty_scale": PENALTY_SCALE,
         "entropy_estimator": [StrOptions({"binned", "knn"}), callable],
         "preprocessing": [StrOptions({"standardize", "zca"}), None],
         "zca_epsilon": [real_in(0)],
@@ -296,20 +298,21 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        max_depth=3,
+        max_depth=1,
         *,
-        n_components=128,
-        group_size=4,
+        n_components=None,
+        group_size=1,
         alpha="auto",
         connectivity_alpha="auto",
-        depth_tol=0.02,
-        depth_criterion="redundancy",
+        penalty_scale="absolute",
+        depth_tol=0.01,
+        depth_criterion="information",
         entropy_estimator="binned",
         preprocessing="zca",
         zca_epsilon=1.0,
         image_shape=None,
         pooling="l2",
-        positive_code=False,
+        positive_code=True,
         max_iter=30,
         tol=1e-3,
         random_state=None,
@@ -321,6 +324,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         self.group_size = group_size
         self.alpha = alpha
         self.connectivity_alpha = connectivity_alpha
+        self.penalty_scale = penalty_scale
         self.depth_tol = depth_tol
         self.depth_criterion = depth_criterion
         self.entropy_estimator = entropy_estimator
@@ -380,17 +384,27 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 raise ValueError(f"Invalid image_shape: {exc}") from exc
         return params
 
-    def _check_memory(self, params, n_features, n_rows, itemsize):
+    def _widths(self, params, n_features, n_samples):
+        """Units of every layer: the given ones, or the "auto" width
+        (:func:`~sklearn_structlearn.penalties.auto_n_components`) of the inputs the layers
+        below give it, for ``n_samples`` rows (None: unknown, no cap by the rows)."""
+        widths, n_inputs = [], n_features
+        for units, group_size in zip(params["n_components"], params["group_size"]):
+            if units is None:
+                units = auto_n_components(n_inputs, n_samples, group_size)
+            widths.append(int(units))
+            n_inputs = units // group_size if self.pooling is not None else units
+        return widths
+
+    def _check_memory(self, params, n_features, n_rows, itemsize, n_samples=None):
         """Refuse, before any work, a stack that cannot fit in memory: the preprocessing,
         then every layer on the inputs the layers below give it (lower bounds, see
         :func:`~sklearn_structlearn.layer.check_fit_memory`)."""
         check_preprocessing_memory(self.preprocessing, n_features)
         n_inputs = n_features
-        for depth, (units, group_size) in enumerate(zip(params["n_components"],
-                                                        params["group_size"]), start=1):
-            given = units
-            if units is None:
-                units = default_n_components(n_inputs, group_size)
+        widths = self._widths(params, n_features, n_samples)
+        for depth, (units, given, group_size) in enumerate(
+                zip(widths, params["n_components"], params["group_size"]), start=1):
             check_fit_memory(n_rows, n_inputs, units, itemsize,
                              f"layer {depth} of {type(self).__name__} "
                              f"(n_components={given!r})")
@@ -439,10 +453,11 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         """The (unfitted) layer ``depth`` (1-based) of the stack."""
         i = depth - 1
         return GroupSparseCodingLayer(
-            n_components=params["n_components"][i],
+            n_components=params["widths"][i],
             group_size=params["group_size"][i],
             alpha=params["alpha"][i],
             connectivity_alpha=params["connectivity_alpha"][i],
+            penalty_scale=self.penalty_scale,
             pooling=self.pooling,
             positive_code=self.positive_code,
             max_iter=self.max_iter,
@@ -506,7 +521,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         check_magnitude(X, "X")
         params = self._check_params(X.shape[1])
-        self._check_memory(params, X.shape[1], X.shape[0], X.dtype.itemsize)
+        self._check_memory(params, X.shape[1], X.shape[0], X.dtype.itemsize, X.shape[0])
         self.n_samples_seen_ = X.shape[0]
         self.n_batches_ = 1
         self.preprocessor_ = self._new_preprocessor().fit(X)
@@ -661,6 +676,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         preprocessing and returns the outputs of the top kept layer on ``X``.
         """
         self.image_shape_ = params["image_shape"]
+        params = {**params, "widths": self._widths(params, X.shape[1], self.n_samples_seen_)}
         max_depth = self.max_depth
         rng = check_random_state(self.random_state)
         # The structure measurements get their own seed, drawn first, so that they use
@@ -669,9 +685,12 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         seeds = rng.randint(np.iinfo(np.int32).max - 1, size=max_depth)
         start = time.perf_counter()
 
-        Z = self._preprocess(X)
+        Z = X_in = self._preprocess(X)
         entropies = [self._entropy(Z)]
         redundancies = [output_redundancy(Z)]
+        # the input's variance that a linear read-out of each tried layer's outputs
+        # recovers on held-out rows (what the "information" depth rule compares)
+        decodable = []
         gains = []
         layers = []
         outputs = Z
@@ -691,10 +710,13 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 bar.update()
                 h = self._entropy(Z_next)
                 r = output_redundancy(Z_next)
+                r2 = decoding_information(X_in, Z_next, random_state=0)[0]
                 gain = entropy_gain(entropies[-1], h)
                 # the score the depth rule asks a new layer to raise by depth_tol
-                score = (redundancies[-1] - r if self.depth_criterion == "redundancy"
-                         else gain)
+                score = {"information": r2 - decodable[-1] if decodable else r2,
+                         "redundancy": redundancies[-1] - r,
+                         "entropy": gain}[self.depth_criterion]
+                decodable.append(r2)
                 keep = depth == 1 or score >= self.depth_tol
                 gains.append(gain)
                 fan_in = layer.connectivity_.sum(axis=1).mean()
@@ -704,7 +726,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 self._log(
                     f"layer {depth}: {Z.shape[1]} inputs -> {layer.n_components_} units in "
                     f"{layer.n_groups_} groups of {layer.group_size}, mean fan-in {fan_in:.1f}, "
-                    f"entropy {h:.1f} bits (gain {gain:+.1%}), redundancy {r:.3f} "
+                    f"input variance decodable {r2:.3f}, summed marginal entropy {h:.1f} "
+                    f"bits, redundancy {r:.3f} "
                     f"(reduction {redundancies[-1] - r:+.3f}) "
                     f"{verdict} "
                     f"[{time.perf_counter() - t0:.1f}s]"
@@ -712,8 +735,9 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 if not keep:
                     self.candidate_entropies_ = np.array(entropies + [h])
                     self.redundancies_ = np.array(redundancies + [r])
-                    self.stop_reason_ = ("redundancy" if self.depth_criterion == "redundancy"
-                                         else "entropy_gain")
+                    self.stop_reason_ = {"information": "information",
+                                         "redundancy": "redundancy",
+                                         "entropy": "entropy_gain"}[self.depth_criterion]
                     break
                 layers.append(layer)
                 entropies.append(h)
@@ -727,6 +751,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
             self.candidate_entropies_ = self.entropies_.copy()
             self.redundancies_ = np.array(redundancies)
         self.entropy_gains_ = np.array(gains)
+        self.decodable_variances_ = np.array(decodable)
         self.n_iter_ = max(layer.n_iter_ for layer in layers)
         self.structure_ = describe_layers(
             self.layers_, X, pooling=self.pooling, image_shape=self.image_shape_,
