@@ -357,7 +357,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Resolved at the first dictionary update rather than in :meth:`_start`, on the data
         of that update (the first batch, online), after the first codes.
         """
-        if self.connectivity_alpha_ is None and self.penalty_scale == "relative":
+        if self.connectivity_alpha_ is None and self.connectivity_alpha != "auto":
             self.connectivity_alpha_ = relative_connectivity_alpha(
                 X, float(self.connectivity_alpha), self.alpha_, self.n_components_,
                 self.group_size, positive=self.positive_code, random_state=rng,
