@@ -760,7 +760,9 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 bar.update()
                 h = self._entropy(Z_next)
                 r = output_redundancy(Z_next)
-                r2 = decoding_information(X_in, Z_next, random_state=0)[0]
+                # (fewer than 4 rows: nothing to hold out, not measured)
+                r2 = (decoding_information(X_in, Z_next, random_state=0)[0]
+                      if X_in.shape[0] >= 4 else np.nan)
                 gain = entropy_gain(entropies[-1], h)
                 # the score the depth rule asks a new layer to raise by depth_tol
                 score = {"information": r2 - decodable[-1] if decodable else r2,

@@ -131,6 +131,7 @@ def auto_n_components(n_features, n_samples=None, group_size=1):
     Returns
     -------
     n_components : int
+        Units of the layer, a multiple of ``group_size``.
 
     Examples
     --------
@@ -337,6 +338,16 @@ def _alpha_on_reference(sub, D, group_size, positive, target, max_active, n_jobs
         return None
     alpha = alpha_for_explained_variance(sub, D, target, group_size=group_size,
                                          positive=positive, n_jobs=n_jobs)
+    if alpha == 0:
+        # the atoms cannot explain the target at all (few atoms, non-negative codes):
+        # aim at the same fraction of what they can explain (at alpha_max * 2**-20), not
+        # at a nearly unpenalised code, which is not sparse and slow to solve
+        floor = rough_codes(sub, D, high * 2.0**-20, group_size, positive, n_jobs)
+        reachable = explained_variance(sub, floor, D)
+        if reachable > 0:
+            alpha = alpha_for_explained_variance(sub, D, target * reachable,
+                                                 group_size=group_size, positive=positive,
+                                                 n_jobs=n_jobs)
     if max_active is None:
         return alpha
 
@@ -402,7 +413,9 @@ def auto_alpha(X, n_components, group_size, *, positive=False, random_state=None
     ``AUTO_SUBSAMPLE`` rows on reference atoms (``n_components`` normalised random other
     rows of ``X``, :func:`reference_sample`) explain ``AUTO_EXPLAINED_VARIANCE`` (90%) of
     its variance (:func:`alpha_for_explained_variance`): as sparse as the code can be
-    while keeping that much of the input. Compute budget: if the codes at that penalty
+    while keeping that much of the input. When the atoms cannot explain that much at any
+    penalty (few atoms, non-negative codes), the target is that fraction of what they
+    can explain. Compute budget: if the codes at that penalty
     have more than ``AUTO_MAX_ACTIVE`` (48) active units per row on average, the penalty
     is raised until they have that many (:func:`alpha_for_active_fraction`).
 
