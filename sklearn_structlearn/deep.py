@@ -90,7 +90,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     The *depth* follows the efficient coding principle (``depth_criterion``). After
     each layer, the fraction of the preprocessed input's variance that a linear
     read-out of its outputs recovers on held-out rows is measured
-    (:func:`~sklearn_structlearn._information.decoding_information`, in
+    (``_information.decoding_information``, in
     ``decodable_variances_``); the first layer is always kept, and layer ``l >= 2``
     is kept only if it raises that fraction by at least ``depth_tol`` (see Notes).
     The first rejected layer is discarded and stacking stops; ``max_depth`` caps the
@@ -143,7 +143,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         What a new layer must improve. ``"information"``: the fraction of the
         preprocessed input's variance that a ridge read-out of the layer's outputs
         recovers on held-out rows
-        (:func:`~sklearn_structlearn._information.decoding_information`) must grow by
+        (``_information.decoding_information``) must grow by
         ``depth_tol`` -- it does not grow with the width or density of the outputs by
         construction. ``"redundancy"``: the redundancy of the
         outputs (:func:`~sklearn_structlearn.entropy.output_redundancy`) must drop by
@@ -221,7 +221,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     decodable_variances_ : ndarray of shape ``(len(candidate_entropies_) - 1,)``
         For every tried layer (the rejected one last), the fraction of the preprocessed
         input's variance that a linear read-out of its outputs recovers on held-out
-        rows (:func:`~sklearn_structlearn._information.decoding_information`): how
+        rows (``_information.decoding_information``): how
         much of its input the representation keeps in readable form.
     stop_reason_ : str
         Why stacking stopped: ``"max_depth"``, ``"information"`` (the tried layer did

@@ -57,7 +57,7 @@ _FIT_STACKLEVEL = 4
 POOLING = [StrOptions({"l2", "max"}), None]
 # "auto" or a float >= 0: the two penalties
 PENALTY = [real_in(0), StrOptions({"auto"})]
-# how a numeric penalty is read (see penalties.relative_penalties)
+# how a numeric penalty is read (see penalties.relative_alpha, relative_connectivity_alpha)
 PENALTY_SCALE = [StrOptions({"absolute", "relative"})]
 
 

@@ -9,14 +9,14 @@ layer's inputs (no labels, no fitted layer):
 - :func:`auto_alpha`, the code penalty: the largest penalty at which codes on
   *reference atoms* (normalised random rows of the data) still explain
   ``AUTO_EXPLAINED_VARIANCE`` (90%) of the variance of a random subsample
-  (:func:`~sklearn_structlearn._information.explained_variance`), unless that needs more
+  (``_information.explained_variance``), unless that needs more
   than ``AUTO_MAX_ACTIVE`` active units per row (a compute budget);
 - :func:`auto_connectivity_alpha`, the connectivity penalty: ``AUTO_CONNECTIVITY_RATIO``
   times the code cost of the median unit on those reference atoms.
 
 Penalties given by hand can be given *relative* (``penalty_scale="relative"`` of the
 estimators): the code penalty as a fraction of
-:func:`~sklearn_structlearn._information.input_scale` (:func:`relative_alpha`; 1.0
+``_information.input_scale`` (:func:`relative_alpha`; 1.0
 silences a row of typical norm on every dictionary), the connectivity penalty as the
 ratio of the rule above (:func:`relative_connectivity_alpha`).
 Both mean the same on data of any scale, so ``GridSearchCV`` over them needs no pre-fit.
@@ -56,7 +56,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, check_random_state
 
-from ._groups import group_norms
 from ._information import explained_variance, input_scale
 from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._sparse import ACCEPT_SPARSE
@@ -601,7 +600,7 @@ def auto_penalties(
 def relative_alpha(X, alpha):
     """The absolute code penalty of a relative one: ``alpha * input_scale(X)``.
 
-    ``input_scale`` (:func:`~sklearn_structlearn._information.input_scale`) is the
+    ``input_scale`` (``_information.input_scale``) is the
     root-mean-square row norm of ``X``: a relative ``alpha`` of 1 (or more) gives all-zero
     codes to a row of typical norm on *every* dictionary of unit-norm atoms, 0 is no
     penalty. It needs no fitted layer, so a grid over it means the same on data of any
