@@ -71,14 +71,17 @@ def test_auto_alpha_reaches_its_target(digits, group_size, positive):
 
 
 def test_auto_alpha_respects_the_active_budget():
-    # isotropic inputs: explaining 90% needs many active units; the budget raises the
-    # penalty until about AUTO_MAX_ACTIVE units are active per row
-    X = np.random.RandomState(0).standard_normal((700, 120))
-    free = auto_penalties(X, 240, 1, max_active=None, random_state=0)[0]
-    capped = auto_alpha(X, 240, 1, random_state=0)
+    # isotropic inputs: explaining 90% needs many active units; a budget raises the
+    # penalty until about that many units are active per row (auto_alpha applies the
+    # budget AUTO_MAX_ACTIVE, which binds on whitened images)
+    X = np.random.RandomState(0).standard_normal((600, 40))
+    free = auto_penalties(X, 80, 1, max_active=None, random_state=0)[0]
+    capped = auto_penalties(X, 80, 1, max_active=5, random_state=0)[0]
     assert capped > free
-    _, active = _explained(X, capped, 240, 1, 0)
-    assert active == pytest.approx(AUTO_MAX_ACTIVE, rel=0.1)
+    _, active = _explained(X, capped, 80, 1, 0)
+    assert active == pytest.approx(5, rel=0.1)
+    # a budget that does not bind changes nothing
+    assert auto_penalties(X, 80, 1, max_active=80, random_state=0)[0] == free
 
 
 def test_alpha_for_explained_variance_brackets_the_target():
