@@ -115,7 +115,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         (:func:`~sklearn_structlearn.penalties.auto_n_components`), an overcomplete code
         of ``min(8 * n_features, n_samples // 2, 1024)`` units (at least 16), rounded
         down to whole groups; in :meth:`partial_fit` the number of rows is unknown and
-        does not cap it.
+        does not cap it. A value below ``group_size`` gives one group of ``group_size``
+        units; other values must be a multiple of ``group_size``.
     group_size : int, default=1
         Units per pooling group; must divide ``n_components``. 1 is plain (lasso) sparse
         coding.
@@ -417,6 +418,9 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         n_components = self.n_components
         if n_components is None:
             n_components = auto_n_components(n_features, n_samples, group_size)
+        # a layer has at least one whole group (scikit-learn's common checks set
+        # n_components=1 whatever the group size)
+        n_components = max(n_components, group_size)
         if n_components % group_size:
             raise ValueError(
                 f"n_components={n_components} must be a multiple of group_size={group_size}."

@@ -174,3 +174,22 @@ def test_rules_scale_with_the_data_and_handle_zero_inputs():
     zeros = np.zeros((50, 6))
     assert auto_alpha(zeros, 4, 2, random_state=0) == 1.0
     assert auto_connectivity_alpha(zeros, 1.0, 4, 2, random_state=0) == 0.0
+
+
+def test_check_estimator_passes_in_full_on_the_issue_12_instances():
+    # scikit-learn's own checks set n_components=1 in some checks: a layer with groups of 2
+    # then gets one group of 2 units (it raised before); the learner with its defaults
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for estimator in (DeepStructureLearner(),
+                          GroupSparseCodingLayer(n_components=8, group_size=2)):
+            results = check_estimator(estimator, on_fail=None)
+            failed = [r["check_name"] for r in results if r["status"] == "failed"]
+            assert not failed, (type(estimator).__name__, failed)
+    layer = GroupSparseCodingLayer(n_components=1, group_size=2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        layer.fit(np.random.RandomState(0).standard_normal((20, 3)))
+    assert layer.n_components_ == 2 and layer.n_groups_ == 1
