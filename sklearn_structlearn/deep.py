@@ -84,8 +84,9 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     The defaults keep the input's information (issue 12): an overcomplete first layer
     (8 units per input, up to 1024), a code penalty at which the codes still explain
     90% of the input's variance, non-negative codes, and one layer -- on the features
-    benchmark (``benchmarks/RESULTS.md``) this representation read by a logistic
-    regression beats the raw features on images.
+    benchmark (``benchmarks/RESULTS.md`` section 10) this representation read by a
+    logistic regression beats the raw pixels on digits (0.987 against 0.972); on small
+    tables it is 1-3 points below the standardised raw features.
 
     The *depth* follows the efficient coding principle (``depth_criterion``). After
     each layer, the fraction of the preprocessed input's variance that a linear
