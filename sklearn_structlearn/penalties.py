@@ -335,6 +335,20 @@ def _alpha_on_reference(sub, D, group_size, positive, target, max_active, n_jobs
     high = float(alpha_max(sub, D, group_size, positive))
     if high <= 0:
         return None
+
+    def too_dense(penalty):
+        codes = rough_codes(sub, D, penalty, group_size, positive, n_jobs)
+        return np.count_nonzero(codes) / codes.shape[0] > max_active
+
+    if max_active is not None:
+        # the budget first: it is found solving only sparse problems (bracketing down
+        # from alpha_max), and when the codes at the budget explain less than the target,
+        # the budget is the answer -- the target would need denser solves, whose cost
+        # grows like the cube of the active set (minutes on whitened images)
+        budget = alpha_for_active_fraction(too_dense, high, n_halvings=_N_HALVINGS)
+        at_budget = rough_codes(sub, D, budget, group_size, positive, n_jobs)
+        if explained_variance(sub, at_budget, D) < target:
+            return budget
     alpha = alpha_for_explained_variance(sub, D, target, group_size=group_size,
                                          positive=positive, n_jobs=n_jobs)
     if alpha == 0:
@@ -347,14 +361,7 @@ def _alpha_on_reference(sub, D, group_size, positive, target, max_active, n_jobs
             alpha = alpha_for_explained_variance(sub, D, target * reachable,
                                                  group_size=group_size, positive=positive,
                                                  n_jobs=n_jobs)
-    if max_active is None:
-        return alpha
-
-    def too_dense(penalty):
-        codes = rough_codes(sub, D, penalty, group_size, positive, n_jobs)
-        return np.count_nonzero(codes) / codes.shape[0] > max_active
-
-    if alpha > 0 and not too_dense(alpha):
+    if max_active is None or (alpha > 0 and not too_dense(alpha)):
         return alpha
     return alpha_for_active_fraction(too_dense, high, n_halvings=_N_HALVINGS)
 
