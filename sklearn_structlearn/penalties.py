@@ -340,7 +340,8 @@ def _alpha_on_reference(sub, D, group_size, positive, target, max_active, n_jobs
         codes = rough_codes(sub, D, penalty, group_size, positive, n_jobs)
         return np.count_nonzero(codes) / codes.shape[0] > max_active
 
-    if max_active is not None:
+    if max_active is not None and max_active < D.shape[0]:
+        # (a budget of more units than the layer has never binds)
         # the budget first: it is found solving only sparse problems (bracketing down
         # from alpha_max), and when the codes at the budget explain less than the target,
         # the budget is the answer -- the target would need denser solves, whose cost
