@@ -221,10 +221,13 @@ def build_parser():
                            "package's /usr/share/datasets/fashion-mnist)")
 
     model = learn.add_argument_group("structure")
-    model.add_argument("--max-depth", type=_int_in("layers", 1, MAX_DEPTH_LIMIT), default=3,
-                       help=f"maximum number of layers (1 to {MAX_DEPTH_LIMIT}; default 3)")
+    model.add_argument("--max-depth", type=_int_in("layers", 1, MAX_DEPTH_LIMIT), default=1,
+                       help=f"maximum number of layers (1 to {MAX_DEPTH_LIMIT}; default 1, "
+                            "the estimator's)")
     model.add_argument("--n-components", type=_per_layer_int, default=None,
-                       help="units per layer: an int or a comma-separated list per layer")
+                       help="units per layer: an int or a comma-separated list per layer "
+                            "(default: the estimator's 'auto' width, min(8 x inputs, "
+                            "samples / 2, 1024))")
     model.add_argument("--group-size", type=_per_layer_int, default=None,
                        help="units per pooling group: an int or a list per layer")
     model.add_argument("--alpha", type=_per_layer_penalty, default=None,
@@ -232,17 +235,22 @@ def build_parser():
     model.add_argument("--connectivity-alpha", type=_per_layer_penalty, default=None,
                        help="connectivity penalty: 'auto', a float or a list per layer "
                             "(0: dense layers)")
-    model.add_argument("--depth-criterion", choices=["redundancy", "entropy"], default=None,
+    model.add_argument("--depth-criterion", choices=["information", "redundancy", "entropy"],
+                       default=None,
                        help="what a layer beyond the first must improve to be kept: "
-                            "'redundancy' (default) -- the redundancy of the outputs (the "
-                            "fraction of their summed bits they share) must drop by "
-                            "--depth-tol; 'entropy' -- their output entropy must grow by "
-                            "--depth-tol, relative")
+                            "'information' (default) -- the fraction of the input's variance "
+                            "a linear read-out of the outputs recovers on held-out rows must "
+                            "grow by --depth-tol; 'redundancy' -- the redundancy of the "
+                            "outputs (the fraction of their summed bits they share) must "
+                            "drop by --depth-tol; 'entropy' -- their output entropy must "
+                            "grow by --depth-tol, relative")
     model.add_argument("--depth-tol", type=_depth_tol, default=None,
                        help="minimum improvement for a layer beyond the first to be kept "
-                            "(default 0.02): with --depth-criterion redundancy, the drop of "
-                            "the redundancy of the outputs (absolute, it is a fraction); with "
-                            "entropy, the relative entropy gain. inf keeps one layer, -inf "
+                            "(default 0.01): with --depth-criterion information, the rise of "
+                            "the decodable fraction of the input's variance; with redundancy, "
+                            "the drop of the redundancy of the outputs (absolute, it is a "
+                            "fraction); with entropy, the relative entropy gain. inf keeps "
+                            "one layer, -inf "
                             "stacks --max-depth layers")
     model.add_argument("--preprocessing", choices=["standardize", "zca", "none"], default=None,
                        help="preprocessing of the inputs (default: the estimator's, zca)")
@@ -545,6 +553,7 @@ def _physical_memory():
 def _check_sizes(args, n_samples, n_features):
     """Refuse, before the fit, sizes that cannot work (with the reason)."""
     from .deep import DeepStructureLearner
+    from .penalties import auto_n_components
 
     defaults = DeepStructureLearner().get_params()
     depth = args.max_depth
@@ -559,8 +568,8 @@ def _check_sizes(args, n_samples, n_features):
     memory = _physical_memory()
     n_inputs = n_features
     for layer, (k, g) in enumerate(zip(units, groups), start=1):
-        if k is None:  # as many units as inputs, in whole groups
-            k = -(-n_inputs // g) * g
+        if k is None:  # the estimator's "auto" width
+            k = auto_n_components(n_inputs, n_samples, g)
         if k % g:
             raise UsageError(f"layer {layer}: --n-components {k} is not a multiple of "
                              f"--group-size {g}; each pooling group needs {g} units")
@@ -808,11 +817,17 @@ def _save_figure(fig, folder, name, written):
 
 
 def _write_pictures(model, folder, written, names):
-    # the depth rule's own quantity, the redundancy of each representation, on the second
-    # axis; entropies on a log scale, or the input's thousands of bits flatten the layers'
+    # the depth rule's own quantity on the second axis (the decodable variance of each
+    # tried layer, or the redundancy of each representation); entropies on a log scale,
+    # or the input's thousands of bits flatten the layers'
+    if model.depth_criterion == "information":
+        rule = dict(accuracies=np.concatenate([[np.nan], model.decodable_variances_]),
+                    accuracy_label="input variance decodable (depth rule)")
+    else:
+        rule = dict(accuracies=model.redundancies_, accuracy_label="redundancy (depth rule)")
     fig = model.plot_entropy_curve(
-        accuracies=model.redundancies_, accuracy_label="redundancy (depth rule)",
-        title=f"output entropy and redundancy vs depth (depth_tol={model.depth_tol:g})")
+        **rule, title=f"output entropy and the depth rule vs depth "
+                      f"(depth_tol={model.depth_tol:g})")
     if np.all(model.candidate_entropies_ > 0):
         fig.axes[0].set_yscale("log")
     _save_figure(fig, folder, "entropy_vs_depth.png", written)

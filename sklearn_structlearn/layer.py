@@ -36,8 +36,10 @@ from .objective import connectivity_penalty
 from .penalties import (
     auto_alpha,
     auto_connectivity_alpha,
-    default_n_components,
+    auto_n_components,
     normalised_atoms,
+    relative_alpha,
+    relative_connectivity_alpha,
 )
 
 # ``group_sparse_encode`` lives in ``encoding.py``; imported here so that
@@ -55,6 +57,8 @@ _FIT_STACKLEVEL = 4
 POOLING = [StrOptions({"l2", "max"}), None]
 # "auto" or a float >= 0: the two penalties
 PENALTY = [real_in(0), StrOptions({"auto"})]
+# how a numeric penalty is read (see penalties.relative_alpha, relative_connectivity_alpha)
+PENALTY_SCALE = [StrOptions({"absolute", "relative"})]
 
 
 def check_fit_memory(n_rows, n_features, n_components, itemsize, who):
@@ -107,25 +111,42 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     Parameters
     ----------
     n_components : int, default=None
-        Number of units. ``None``: ``n_features`` rounded up to a multiple of ``group_size``.
+        Number of units. ``None``: the "auto" width
+        (:func:`~sklearn_structlearn.penalties.auto_n_components`), an overcomplete code
+        of ``min(8 * n_features, n_samples // 2, 1024)`` units (at least 16), rounded
+        down to whole groups; in :meth:`partial_fit` the number of rows is unknown and
+        does not cap it. A value below ``group_size`` gives one group of ``group_size``
+        units; other values must be a multiple of ``group_size``.
     group_size : int, default=1
         Units per pooling group; must divide ``n_components``. 1 is plain (lasso) sparse
         coding.
     alpha : float or "auto", default="auto"
-        Code penalty. ``"auto"`` picks the penalty at which atoms drawn from the data
-        activate about 25% of the groups on a subsample
-        (:func:`~sklearn_structlearn.penalties.auto_alpha`, stored in ``alpha_``). It is
+        Code penalty. ``"auto"`` picks the largest penalty at which the codes of a
+        subsample on atoms drawn from the data still explain 90% of its variance (at
+        most 48 active units per row on average, a compute budget;
+        :func:`~sklearn_structlearn.penalties.auto_alpha`, stored in ``alpha_``). It is
         the package's one rule for this penalty, also used by
-        :class:`~sklearn_structlearn.DeepStructureLearner`.
+        :class:`~sklearn_structlearn.DeepStructureLearner`. A number is read according
+        to ``penalty_scale``.
     connectivity_alpha : float or "auto", default="auto"
         Penalty on the units' input weights. ``0`` gives dense units (plain dictionary
         learning). ``"auto"`` scales it to the code cost of the units:
-        ``0.13 * alpha_ * median_k mean_i |A_ik|``, ``A`` the codes (at ``alpha_``) of a
+        ``0.04 * alpha_ * median_k mean_i |A_ik|``, ``A`` the codes (at ``alpha_``) of a
         subsample on atoms drawn from the data, so that connections cost a small
         fraction of what a typical unit pays for its codes -- weak connections are
         pruned, units stay alive
         (:func:`~sklearn_structlearn.penalties.auto_connectivity_alpha`, stored in
-        ``connectivity_alpha_``).
+        ``connectivity_alpha_``). A number is read according to ``penalty_scale``.
+    penalty_scale : {"absolute", "relative"}, default="absolute"
+        How numeric penalties are read. ``"absolute"``: as they are. ``"relative"``:
+        scale free (:func:`~sklearn_structlearn.penalties.relative_alpha`,
+        :func:`~sklearn_structlearn.penalties.relative_connectivity_alpha`) --
+        ``alpha`` as a fraction of the root-mean-square norm of the input rows (``1``
+        gives a row of typical norm all-zero codes on any dictionary, ``0`` no
+        penalty), ``connectivity_alpha`` as the ratio to the code cost of the median
+        unit (the "auto" rule uses 0.04). Relative values mean the same on data of any
+        scale, so ``GridSearchCV`` over ``alpha`` needs no pre-fit. The absolute values
+        used are in ``alpha_`` and ``connectivity_alpha_``.
     input_groups : array-like of shape (n_features,), default=None
         Group label of each input; a unit connects to a whole input group or not at all
         (e.g. the channels of a pixel). ``None``: every input is its own group (L1).
@@ -204,6 +225,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         "group_size": [int_in(1)],
         "alpha": PENALTY,
         "connectivity_alpha": PENALTY,
+        "penalty_scale": PENALTY_SCALE,
         "input_groups": ["array-like", None],
         "pooling": POOLING,
         "positive_code": ["boolean"],
@@ -224,6 +246,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         group_size=1,
         alpha="auto",
         connectivity_alpha="auto",
+        penalty_scale="absolute",
         input_groups=None,
         pooling="l2",
         positive_code=False,
@@ -240,6 +263,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.group_size = group_size
         self.alpha = alpha
         self.connectivity_alpha = connectivity_alpha
+        self.penalty_scale = penalty_scale
         self.input_groups = input_groups
         self.pooling = pooling
         self.positive_code = positive_code
@@ -334,6 +358,11 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Resolved at the first dictionary update rather than in :meth:`_start`, on the data
         of that update (the first batch, online), after the first codes.
         """
+        if self.connectivity_alpha_ is None and self.connectivity_alpha != "auto":
+            self.connectivity_alpha_ = relative_connectivity_alpha(
+                X, float(self.connectivity_alpha), self.alpha_, self.n_components_,
+                self.group_size, positive=self.positive_code, random_state=rng,
+                n_jobs=self.n_jobs)
         if self.connectivity_alpha_ is None:
             self.connectivity_alpha_ = auto_connectivity_alpha(
                 X, self.alpha_, self.n_components_, self.group_size,
@@ -374,20 +403,24 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                      + self.connectivity_alpha_ * connectivity_penalty(D, self.input_groups))
 
     # ------------------------------------------------------------------ fitting
-    def _start(self, X, rng):
+    def _start(self, X, rng, n_samples=None):
         """Check what the declared constraints cannot, and set the whole fitted state.
 
         Every attribute a fit creates is set here, at the start of :meth:`fit` and of the
         first :meth:`partial_fit`: the learned ones, and the private state of the fit --
         the input groups of the dictionary kernel, the units already re-seeded once and
         the running statistics of the online updates. ``connectivity_alpha_`` is None
-        until its "auto" rule is applied (:meth:`_resolve_connectivity`).
+        until its "auto" (or relative) rule is applied (:meth:`_resolve_connectivity`).
+        ``n_samples`` caps the "auto" width (None: unknown, online).
         """
         n_features = X.shape[1]
         group_size = self.group_size
         n_components = self.n_components
         if n_components is None:
-            n_components = default_n_components(n_features, group_size)
+            n_components = auto_n_components(n_features, n_samples, group_size)
+        # a layer has at least one whole group (scikit-learn's common checks set
+        # n_components=1 whatever the group size)
+        n_components = max(n_components, group_size)
         if n_components % group_size:
             raise ValueError(
                 f"n_components={n_components} must be a multiple of group_size={group_size}."
@@ -399,12 +432,17 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.n_components_ = int(n_components)
         self.n_groups_ = self.n_components_ // group_size
         D = self._init_dictionary(X, rng, self.n_components_)
-        self.alpha_ = (
-            auto_alpha(X, self.n_components_, group_size, positive=self.positive_code,
-                       random_state=rng, n_jobs=self.n_jobs)
-            if self.alpha == "auto" else float(self.alpha)
-        )
-        self.connectivity_alpha_ = (None if self.connectivity_alpha == "auto"
+        relative = self.penalty_scale == "relative"
+        if self.alpha == "auto":
+            self.alpha_ = auto_alpha(X, self.n_components_, group_size,
+                                     positive=self.positive_code, random_state=rng,
+                                     n_jobs=self.n_jobs)
+        elif relative:
+            self.alpha_ = relative_alpha(X, float(self.alpha))
+        else:
+            self.alpha_ = float(self.alpha)
+        # resolved at the first dictionary update when "auto" or relative
+        self.connectivity_alpha_ = (None if self.connectivity_alpha == "auto" or relative
                                     else float(self.connectivity_alpha))
         self.components_ = D
         self.connectivity_ = D != 0
@@ -440,7 +478,7 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_magnitude(X, "X")
         rng = check_random_state(self.random_state)
         with thread_limits(self.n_jobs):
-            self._start(X, rng)
+            self._start(X, rng, n_samples=X.shape[0])
             # a later partial_fit starts its own stream from random_state, as on a new layer
             self._rng = check_random_state(self.random_state)
             if self.batch_size is None:

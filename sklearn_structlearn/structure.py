@@ -1026,7 +1026,14 @@ def stack_summary(learner):
         + (f" (images {_shape_text(learner.image_shape_)})" if learner.image_shape_ else "")
         + f", preprocessing: {pre}",
     ]
-    if learner.stop_reason_ == "entropy_gain":
+    if learner.stop_reason_ == "information":
+        r2 = learner.decodable_variances_
+        lines.append(
+            f"stopped: layer {learner.n_layers_ + 1} raised the input variance a linear "
+            f"read-out recovers by {r2[-1] - r2[-2]:+.3f} < depth_tol={learner.depth_tol:g}, "
+            "not kept"
+        )
+    elif learner.stop_reason_ == "entropy_gain":
         lines.append(
             f"stopped: layer {learner.n_layers_ + 1} gained {learner.entropy_gains_[-1]:+.1%} "
             f"entropy < depth_tol={learner.depth_tol:.1%}, not kept"
@@ -1039,11 +1046,21 @@ def stack_summary(learner):
         )
     else:
         lines.append("stopped: max_depth reached")
+    decodable = ", ".join(
+        f"layer {d} {r2:.3f}" + ("" if d <= learner.n_layers_ else " (not kept)")
+        for d, r2 in enumerate(getattr(learner, "decodable_variances_", []), start=1)
+    )
+    if decodable:
+        lines.append(
+            "information kept: fraction of the preprocessed input's variance a linear "
+            f"read-out of each tried layer's outputs recovers on held-out rows: {decodable}")
     gains = ", ".join(
         f"layer {d} {g:+.1%}" + ("" if d <= learner.n_layers_ else " (not kept)")
         for d, g in enumerate(learner.entropy_gains_, start=1)
     )
-    lines.append(f"relative entropy gains (layer 1 is always kept): {gains}")
+    lines.append(
+        "change of the summed binned marginal entropies (sparse outputs score low by "
+        f"construction; not the depth rule unless depth_criterion='entropy'): {gains}")
     redundancy = ", ".join(f"{r:.3f}" for r in learner.redundancies_)
     lines.append(f"redundancy of the input and of each tried layer's outputs: {redundancy}")
     penalties = ", ".join(

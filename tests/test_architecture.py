@@ -26,7 +26,7 @@ TIERS = [
     # preprocessing, the streaming driver, measurements, pictures, export
     {"penalties", "plotting", "export", "_classifier_torch"},
     {"encoding", "preprocessing", "_streaming", "structure", "entropy", "datasets",
-     "export._build"},
+     "export._build", "_information"},
     {"objective", "_grouping", "export._modules", "export._shared"},
     {"export._reference"},
     # kernels (the subpackage is one unit), then the helpers everything uses

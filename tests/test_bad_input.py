@@ -269,8 +269,9 @@ def test_huge_n_components_is_refused_before_any_work(no_heavy_work):
         GroupSparseCodingLayer(n_components=10**6).partial_fit(X)
     with pytest.raises(ValueError, match=r"layer 1 of DeepStructureLearner " + match):
         DeepStructureLearner(n_components=10**6).fit(X)
+    # layer 1's 8 units are 8 outputs (group_size=1 by default)
     with pytest.raises(ValueError, match=r"layer 2 of DeepStructureLearner \(n_components=1"
-                                         r"000000\): 1000000 units on 2 inputs"):
+                                         r"000000\): 1000000 units on 8 inputs"):
         DeepStructureLearner(max_depth=2, n_components=[8, 10**6]).fit_stream([X, X])
 
 
@@ -302,14 +303,15 @@ def test_sizes_are_refused_against_this_machines_memory(monkeypatch, no_heavy_wo
         DeepStructureLearner(preprocessing="zca").fit(wide)
     with pytest.raises(ValueError, match=r"preprocessing='zca' on 300 features"):
         DeepStructureLearner(preprocessing="zca").fit_stream([wide], n_held=30)
-    with pytest.raises(ValueError, match=r"GroupSparseCodingLayer\(n_components=None\): 300 "
+    # (30 rows: the "auto" width would be 16 units, which fit; ask for 300)
+    with pytest.raises(ValueError, match=r"GroupSparseCodingLayer\(n_components=300\): 300 "
                                          r"units on 300 inputs"):
-        GroupSparseCodingLayer().fit(wide)
+        GroupSparseCodingLayer(n_components=300).fit(wide)
     with pytest.raises(ValueError, match=r"fit_stream\(n_held=4096\)"):
         DeepStructureLearner(preprocessing=None).fit_stream([wide])
     monkeypatch.setattr(_validation, "physical_memory", lambda: None)  # unknown: no check
     with pytest.raises(AssertionError, match="ran before"):
-        GroupSparseCodingLayer().fit(wide)
+        GroupSparseCodingLayer(n_components=300).fit(wide)
 
 
 # --------------------------------------------------------------------------- entropy

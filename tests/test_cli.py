@@ -457,7 +457,7 @@ def test_bad_column_selection(table, tmp_path, capsys, no_fit, options, match):
     (["--n-components", "0"], "argument --n-components: expected a positive int"),
     (["--n-components", "10", "--group-size", "4"], "--n-components 10 is not a multiple"),
     (["--n-components", "8,8", "--max-depth", "3"], "--n-components has 2 per-layer values"),
-    (["--alpha", "1,2"], "--alpha has 2 per-layer values but --max-depth is 3"),
+    (["--alpha", "1,2"], "--alpha has 2 per-layer values but --max-depth is 1"),
     (["--alpha", "nan"], "argument --alpha: expected 'auto', a finite float >= 0"),
     (["--connectivity-alpha", "-0.1"], "argument --connectivity-alpha: expected 'auto'"),
     (["--depth-tol", "nan"], "argument --depth-tol: expected a float"),

@@ -192,11 +192,15 @@ def test_transform_encode_inverse_transform_shapes(data, pooling):
     assert_allclose(layer.fit_transform(data), Z)
 
 
-def test_default_n_components_rounds_up_to_group_size():
+def test_default_n_components_is_the_auto_width_in_whole_groups():
+    # min(8 * 7 inputs, 40 rows // 2, 1024) = 20 units, rounded down to groups of 3
     X = np.random.default_rng(0).standard_normal((40, 7))
     layer = fit_quietly(GroupSparseCodingLayer(group_size=3, alpha=0.5, max_iter=3), X)
-    assert layer.n_components_ == 9 and layer.n_groups_ == 3
-    assert layer.components_.shape == (9, 7)
+    assert layer.n_components_ == 18 and layer.n_groups_ == 6
+    assert layer.components_.shape == (18, 7)
+    # online, the rows are unknown: only the inputs and the solvers' cap set the width
+    online = GroupSparseCodingLayer(group_size=3, alpha=0.5).partial_fit(X)
+    assert online.n_components_ == 54
 
 
 def test_auto_penalties_are_resolved(data):

@@ -79,8 +79,8 @@ def test_verbose_zero_is_silent(data, digits, capsys):
 
 
 def test_deep_learner_reports_every_layer(digits, capsys, no_tqdm):
-    DeepStructureLearner(max_depth=2, n_components=8, depth_tol=-np.inf, max_iter=2,
-                         verbose=1, random_state=0).fit(digits)
+    DeepStructureLearner(max_depth=2, n_components=8, group_size=4, depth_tol=-np.inf,
+                         max_iter=2, verbose=1, random_state=0).fit(digits)
     out = capsys.readouterr().out
     assert re.search(r"layer 1: 64 inputs -> 8 units .* kept \[\d+\.\d+s\]", out)
     assert re.search(r"layer 2: 2 inputs -> 8 units .* kept \[\d+\.\d+s\]", out)

@@ -108,7 +108,15 @@ def test_stream_preprocessing_equals_fit(digits, preprocessing):
 
 
 def test_fit_stream_learns_a_layer_as_good_as_fit(digits):
-    params = dict(max_depth=2, n_components=32, group_size=4, random_state=0, max_iter=30)
+    # the former regime given explicitly (signed codes, a sparser code -- alpha 0.15 of the
+    # input scale -- and the connectivity
+    # penalty at its former ratio 0.13): the sparse connectivity and the 5% objective
+    # bound below were established there. At the issue-12 "auto" penalties (90% of the
+    # variance explained, ratio 0.04) the streamed layer's objective is 13% above fit's
+    # with these 3 passes, and most connections stay on 64 whitened pixels.
+    params = dict(max_depth=2, n_components=32, group_size=4, random_state=0, max_iter=30,
+                  positive_code=False, penalty_scale="relative", alpha=0.15,
+                  connectivity_alpha=0.13, depth_criterion="redundancy", depth_tol=0.02)
     fitted = DeepStructureLearner(**params).fit(digits)
     # n_held >= rows: the held sample is the whole stream, the penalties are fit's
     streamed = DeepStructureLearner(**params).fit_stream(np.array_split(digits, 6), n_passes=3,
