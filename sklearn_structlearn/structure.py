@@ -816,7 +816,7 @@ def describe_structure(structures, entropies=None, *, unit="bits"):
     -------
     table : str
         One row per depth: inputs, units, groups (count x size), mean fan-in,
-        connection density, entropy, entropy gain over the previous depth,
+        connection density, entropy, change of entropy from the previous depth ("change"),
         locality and pooling-invariance score.
 
     Examples
@@ -826,7 +826,7 @@ def describe_structure(structures, entropies=None, *, unit="bits"):
     >>> layers = [LayerStructure.from_components(np.eye(4), 2),
     ...           LayerStructure.from_components(np.ones((2, 2)), 1)]
     >>> print(describe_structure(layers, [2.0, 3.5, 3.75]))
-    depth  layer    inputs  units  groups  fan-in  density  entropy (bits)    gain  locality  invariance
+    depth  layer    inputs  units  groups  fan-in  density  entropy (bits)  change  locality  invariance
     0      input         4      -       -       -        -           2.000       -         -           -
     1      layer 1       4      4     2x2     1.0    0.250           3.500  +1.500         -           -
     2      layer 2       2      2     2x1     2.0    1.000           3.750  +0.250         -           -
@@ -846,7 +846,7 @@ def describe_structure(structures, entropies=None, *, unit="bits"):
             )
 
     header = ["depth", "layer", "inputs", "units", "groups", "fan-in", "density",
-              f"entropy ({unit})", "gain", "locality", "invariance"]
+              f"entropy ({unit})", "change", "locality", "invariance"]
     rows = []
     first_inputs = structures[0].n_inputs if structures else None
     for depth, entropy in enumerate(entropies):
