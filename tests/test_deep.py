@@ -79,7 +79,7 @@ def test_sklearn_compatible(estimator, check):
 # they were established in, given explicitly since the issue-12 defaults changed: signed
 # codes and the connectivity penalty at 0.13 of the typical code cost (the former "auto"
 # ratio, given relative). Under the new defaults (ratio 0.04, non-negative codes, one
-# group per unit) the units are wider: see benchmarks/RESULTS.md section 10.
+# group per unit) the units are wider: see benchmarks/RESULTS.md section 12.
 FORMER_REGIME = dict(positive_code=False, penalty_scale="relative", connectivity_alpha=0.13)
 # Planted recovery also needs a sparser code than the 90%-explained-variance "auto"
 # penalty gives (F1 0.36-0.41 with it, 0.96-0.97 at a relative alpha of 0.05).
