@@ -284,13 +284,13 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    The defaults train to convergence on the 8x8 digits: 97.1-98.9% test accuracy
-    (mean 98.0-98.2%; 75/25 splits, ``random_state`` 0-4, two versions of the
-    structure learner) in about 8 s of CPU time on one core, 60% of it learning the
-    structure, where ``MLPClassifier(100)`` gets 97.3-98.0% (mean 97.8%) in the same
-    run (``benchmarks/bench_digits.py``, ``benchmarks/RESULTS.md``). A ``ConvergenceWarning`` says when the best epoch was
-    the last one (the monitored loss was still improving): raise ``max_epochs`` or
-    ``learning_rate``.
+    The defaults train to convergence on the 8x8 digits: 97.6-98.7% test accuracy
+    (mean 98.0%; 75/25 splits, ``random_state`` 0-4) in about 12.5 s of CPU time on
+    one core, 45% of it learning the structure, where ``MLPClassifier(100)`` gets
+    97.3-98.0% (mean 97.8%) in the same run (``benchmarks/bench_digits.py``,
+    ``benchmarks/RESULTS.md`` section 8b). A ``ConvergenceWarning`` says when the best
+    epoch was the last one (the monitored loss was still improving): raise
+    ``max_epochs`` or ``learning_rate``.
 
     As in skorch, a ``KeyboardInterrupt`` (Ctrl-C) during the supervised stage stops
     training early and keeps the best weights so far; during the structure stage it
