@@ -25,6 +25,22 @@ _DC = np.array([1, 0, -1, 0])
 
 
 @njit(cache=True, nogil=True)
+def _push_empty_neighbours(site, side, canvas, in_frontier, frontier, n_frontier):
+    """Append the empty 4-neighbours of ``site`` (``side`` x ``side`` canvas) not yet in the
+    frontier; returns the new frontier length."""
+    for k in range(4):
+        r = site // side + _DR[k]
+        c = site % side + _DC[k]
+        if 0 <= r < side and 0 <= c < side:
+            x = r * side + c
+            if canvas[x] < 0 and not in_frontier[x]:
+                in_frontier[x] = True
+                frontier[n_frontier] = x
+                n_frontier += 1
+    return n_frontier
+
+
+@njit(cache=True, nogil=True)
 def _placed_neighbours(canvas, site, height, width, out):
     """Inputs on the 4 lattice neighbours of ``site`` (a ``height`` x ``width`` canvas,
     ``-1`` for an empty site), written to ``out``; returns how many."""
@@ -77,16 +93,8 @@ def _grow_lattice(S, G, common, seed, side):
         placed[u] = True
         n_placed += 1
     for i in range(seed.shape[0]):
-        s = seed_sites[i]
-        for k in range(4):
-            r = s // side + _DR[k]
-            c = s % side + _DC[k]
-            if 0 <= r < side and 0 <= c < side:
-                x = r * side + c
-                if canvas[x] < 0 and not in_frontier[x]:
-                    in_frontier[x] = True
-                    frontier[n_frontier] = x
-                    n_frontier += 1
+        n_frontier = _push_empty_neighbours(seed_sites[i], side, canvas, in_frontier, frontier,
+                                            n_frontier)
 
     while n_placed < n:
         best = -np.inf
@@ -146,15 +154,8 @@ def _grow_lattice(S, G, common, seed, side):
                 n_frontier -= 1
                 break
         in_frontier[best_site] = False
-        for k in range(4):
-            r = best_site // side + _DR[k]
-            c = best_site % side + _DC[k]
-            if 0 <= r < side and 0 <= c < side:
-                x = r * side + c
-                if canvas[x] < 0 and not in_frontier[x]:
-                    in_frontier[x] = True
-                    frontier[n_frontier] = x
-                    n_frontier += 1
+        n_frontier = _push_empty_neighbours(best_site, side, canvas, in_frontier, frontier,
+                                            n_frontier)
     return pos
 
 
