@@ -37,8 +37,27 @@ def dense_rows(X, rows):
     return block.toarray() if sp.issparse(block) else block
 
 
-def codes_t_times(codes64, X):
-    """``A^T X`` (the dictionary statistic) with ``X`` dense or sparse, in float64."""
+# Above this fraction of non-zero codes the dense BLAS products are cheaper than the
+# sparse ones (measured: 20,000 x 1,024 codes at 3% non-zero, 784 inputs, one thread:
+# A^T A 0.17 s sparse vs 0.55 s dense, A^T X 0.21 s vs 0.94 s).
+_SPARSE_CODES_DENSITY = 0.05
+
+
+def code_statistics(codes, X):
+    """The dictionary statistics ``(A^T A, A^T X)`` of the codes ``A``, in float64.
+
+    ``X`` dense or sparse. Codes are mostly zeros (a few percent active): below
+    ``_SPARSE_CODES_DENSITY`` non-zeros both products are computed from ``A`` in CSR
+    form, whose cost grows with the non-zeros instead of the full ``n x K`` block.
+    """
+    density = np.count_nonzero(codes) / max(codes.size, 1)
+    if density < _SPARSE_CODES_DENSITY:
+        A = sp.csr_matrix(codes, dtype=np.float64)
+        AtA = (A.T @ A).toarray()
+        AtX = A.T @ X
+        AtX = AtX.toarray() if sp.issparse(AtX) else np.asarray(AtX, dtype=np.float64)
+        return AtA, AtX
+    A = codes.astype(np.float64, copy=False)
     if sp.issparse(X):
-        return np.asarray((X.T @ codes64).T)
-    return codes64.T @ X
+        return A.T @ A, np.asarray((X.T @ A).T)
+    return A.T @ A, A.T @ X

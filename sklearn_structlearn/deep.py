@@ -36,7 +36,7 @@ from ._streaming import BatchStream, StreamLayerFitter, first_pass
 from ._threads import thread_limits
 from ._validation import check_magnitude, check_memory, check_numeric_dtype
 from ._information import decoding_information
-from .entropy import entropy_gain, output_entropy, output_redundancy
+from .entropy import entropy_gain, output_entropy, redundancy_given_entropy
 from .layer import PENALTY, PENALTY_SCALE, POOLING, GroupSparseCodingLayer, check_fit_memory
 from .penalties import auto_n_components, auto_penalties
 from .preprocessing import Preprocessor, check_preprocessing_memory
@@ -490,6 +490,12 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
     def _entropy(self, Z):
         return output_entropy(Z, self.entropy_estimator, random_state=0)
 
+    def _entropy_and_redundancy(self, Z):
+        """``(self._entropy(Z), output_redundancy(Z))``, the binned entropy computed once."""
+        binned = output_entropy(Z, "binned")
+        h = binned if self.entropy_estimator == "binned" else self._entropy(Z)
+        return h, redundancy_given_entropy(Z, binned)
+
     def _log(self, message):
         if self.verbose:
             write_line(f"[{type(self).__name__}] {message}")
@@ -739,8 +745,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         start = time.perf_counter()
 
         Z = X_in = self._preprocess(X)
-        entropies = [self._entropy(Z)]
-        redundancies = [output_redundancy(Z)]
+        h, r = self._entropy_and_redundancy(Z)
+        entropies, redundancies = [h], [r]
         # the input's variance that a linear read-out of each tried layer's outputs
         # recovers on held-out rows (what the "information" depth rule compares)
         decodable = []
@@ -761,8 +767,7 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
                 fit_layer(layer, Z, layers)
                 Z_next = layer.transform(Z)
                 bar.update()
-                h = self._entropy(Z_next)
-                r = output_redundancy(Z_next)
+                h, r = self._entropy_and_redundancy(Z_next)
                 # (fewer than 4 rows: nothing to hold out, not measured)
                 r2 = (decoding_information(X_in, Z_next, random_state=0)[0]
                       if X_in.shape[0] >= 4 else np.nan)

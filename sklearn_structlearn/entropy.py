@@ -405,10 +405,14 @@ def output_redundancy(Z, **kwargs):
     >>> bool(output_redundancy(parts) > 0.2 > 0.02 > output_redundancy(objects))
     True
     """
-    h = output_entropy(Z, "binned", **kwargs)
-    if h <= 0:
+    return redundancy_given_entropy(Z, output_entropy(Z, "binned", **kwargs))
+
+
+def redundancy_given_entropy(Z, binned_entropy):
+    """:func:`output_redundancy` of ``Z`` whose binned entropy is already known."""
+    if binned_entropy <= 0:
         return 0.0
-    return float(min(total_correlation(Z) / h, 1.0))
+    return float(min(total_correlation(Z) / binned_entropy, 1.0))
 
 
 def _binned_unit_entropies(Z, *, n_bins, zero_tol, bias_correction):

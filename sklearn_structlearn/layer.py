@@ -28,7 +28,7 @@ from ._param_validation import (
 )
 from ._progress import Progress, write_line
 from ._solvers._dictionary import update_dictionary
-from ._sparse import ACCEPT_SPARSE, as_rows, codes_t_times, dense_rows, total_sqnorm
+from ._sparse import ACCEPT_SPARSE, as_rows, code_statistics, dense_rows, total_sqnorm
 from ._threads import thread_limits
 from ._validation import check_magnitude, check_memory, check_numeric_dtype, format_bytes
 from .encoding import group_sparse_encode, solve_codes_any, warn_all_zero, warn_unconverged
@@ -522,9 +522,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         for it in range(self.max_iter):
             self.components_ = D
             codes, primals = self._encode(X, init=codes)
-            codes64 = codes.astype(np.float64, copy=False)
-            B = codes64.T @ codes64 / n
-            E = codes_t_times(codes64, X) / n
+            B, E = code_statistics(codes, X)
+            B, E = B / n, E / n
             D = update_dictionary(D, B, E, self._resolve_connectivity(X, rng), self._order,
                                   self._ptr)
             norms = group_norms(codes, self.group_size)
@@ -686,12 +685,12 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def _online_step(self, X, rng):
         m = X.shape[0]
         codes, _ = self._encode(X)
-        codes64 = codes.astype(np.float64, copy=False)
+        B, E = code_statistics(codes, X)
         self._n_batches += 1
         weight = self._n_batches ** -ONLINE_FORGET_EXPONENT
         stats = self._stats
-        stats["B"] += weight * (codes64.T @ codes64 / m - stats["B"])
-        stats["E"] += weight * (codes_t_times(codes64, X) / m - stats["E"])
+        stats["B"] += weight * (B / m - stats["B"])
+        stats["E"] += weight * (E / m - stats["E"])
         stats["xsq"] += weight * (total_sqnorm(X) / m - stats["xsq"])
         stats["pen"] += weight * (float(group_norms(codes, self.group_size).sum()) / m
                                   - stats["pen"])

@@ -173,3 +173,16 @@ def test_prox_does_not_modify_its_input():
     w = prox(v, 1.0, True)
     assert_array_equal(v, [3.0, -4.0])
     assert_allclose(w, [2.0, 0.0])
+
+
+@given(V=arrays(np.float32, st.tuples(st.integers(0, 5), st.integers(1, 6)),
+                elements=st.floats(width=32, allow_nan=False, allow_infinity=False)))
+def test_group_norms_of_single_units_are_their_magnitudes(V):
+    # group_size=1 takes a shortcut (|v|, no squares); it must equal the general formula
+    # sqrt(sum v^2) in float64 -- also where squaring in float32 would overflow
+    from sklearn_structlearn._groups import group_norms
+
+    norms = group_norms(V, 1)
+    assert norms.dtype == np.float64 and norms.shape == V.shape
+    assert_allclose(norms, np.sqrt(V.astype(np.float64) ** 2), rtol=1e-15)
+    assert np.isfinite(norms).all()

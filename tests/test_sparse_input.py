@@ -159,3 +159,23 @@ def test_convergence_warning_filter_is_the_only_one_needed(sparse_data):
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
         GroupSparseCodingLayer(**PARAMS).fit(sparse_data)
+
+
+@pytest.mark.parametrize("density", [0.02, 0.5])
+@pytest.mark.parametrize("x_format", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_code_statistics_equal_the_dense_products(density, x_format, dtype):
+    # the dictionary statistics A^T A and A^T X are computed from sparse codes when the
+    # codes are mostly zeros (the usual case): they must equal the plain dense products
+    from sklearn_structlearn._sparse import code_statistics
+
+    rng = np.random.default_rng(0)
+    codes = ((rng.random((300, 40)) < density) * rng.random((300, 40))).astype(dtype)
+    X_dense = rng.standard_normal((300, 25)).astype(dtype)
+    X = X_dense if x_format == "dense" else sp.csr_matrix(X_dense)
+    AtA, AtX = code_statistics(codes, X)
+    A64 = codes.astype(np.float64)
+    assert AtA.dtype == AtX.dtype == np.float64
+    assert isinstance(AtA, np.ndarray) and isinstance(AtX, np.ndarray)
+    assert_allclose(AtA, A64.T @ A64, rtol=1e-12, atol=1e-12)
+    assert_allclose(AtX, A64.T @ X_dense.astype(np.float64), rtol=1e-6, atol=1e-6)
