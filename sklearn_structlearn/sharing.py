@@ -704,6 +704,12 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     mean_, scale_ : ndarray of shape (n_features_in,)
         Standardisation of the inputs: ``(x - mean_) / scale_`` (one common scale).
     layers_ : list of SharedLayer
+    structure_ : dict
+        What was learned, in plain values: ``"topology"`` (``n_inputs``, the recovered
+        ``grid_shape``, ``n_empty_sites``, the layout ``objective``) and ``"layers"``, one
+        dict per layer (``n_channels``, ``grid_shape``, ``n_families``, ``family_sizes``
+        -- units per family, one per site --, ``kernel_size``, ``mean_fan_in`` of the
+        learned kernel supports, ``pooling``, ``pool_size``, ``pooled_shape``).
     n_iter_ : int
         Most outer iterations run by the sparse coding of a layer.
     n_features_in_ : int
@@ -812,6 +818,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 maps = shared_layer_forward(maps, layer)
                 grid = layer.pooled_shape
         self.n_iter_ = max(layer.n_iter for layer in self.layers_)
+        self.structure_ = self._describe()
         top = self.layers_[-1]
         self._n_features_out = top.n_kernels * top.pooled_shape[0] * top.pooled_shape[1]
         return self
@@ -865,6 +872,24 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             maps = shared_layer_forward(maps, layer)
         layer = self.layers_[depth - 1]
         return shared_layer_forward(maps, layer) if pooled else layer_codes(maps, layer)
+
+    def _describe(self):
+        """``structure_``: the recovered topology and the families of every layer."""
+        topology = self.topology_
+        layers = [
+            {"n_channels": layer.n_channels, "grid_shape": tuple(layer.grid_shape),
+             "n_families": layer.n_kernels, "family_sizes": layer.family_sizes().tolist(),
+             "kernel_size": layer.kernel_size,
+             "mean_fan_in": float(layer.mask.reshape(layer.n_kernels, -1).sum(axis=1).mean()),
+             "pooling": layer.pooling, "pool_size": layer.pool_size,
+             "pooled_shape": tuple(layer.pooled_shape)}
+            for layer in self.layers_
+        ]
+        return {"topology": {"n_inputs": self.n_features_in_,
+                             "grid_shape": tuple(topology.grid_shape_),
+                             "n_empty_sites": int(np.sum(topology.site_inputs_ < 0)),
+                             "objective": float(topology.layout_.objective)},
+                "layers": layers}
 
     def summary(self):
         """Topology and layers, one line each.

@@ -236,6 +236,16 @@ def test_learner_on_shuffled_digits():
     assert learner.topology_.recovery((8, 8), perm)["neighbours"] > 0.8
     assert len(learner.get_feature_names_out()) == Z.shape[1]
     assert "families" in learner.summary()
+    # structure_ reports the recovered topology and the families, in plain values
+    structure = learner.structure_
+    assert structure["topology"]["grid_shape"] == learner.topology_.grid_shape_
+    assert structure["topology"]["n_inputs"] == 64
+    assert [lay["n_families"] for lay in structure["layers"]] == [8, 8]
+    assert structure["layers"][0]["family_sizes"] == [64] * 8   # a unit per site
+    assert structure["layers"][1]["family_sizes"] == [16] * 8
+    assert structure["layers"][1]["n_channels"] == 8
+    assert structure["layers"][0]["pooled_shape"] == structure["layers"][1]["grid_shape"]
+    assert 0 < structure["layers"][0]["mean_fan_in"] <= 9
 
 
 @pytest.mark.parametrize("params, message", [
