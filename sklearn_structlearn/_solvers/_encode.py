@@ -34,9 +34,11 @@ did the same but compiled each kernel a second time as a parallel region (about 
 the cold compile, measured in ``benchmarks/RESULTS.md`` section 11).
 """
 
+import itertools
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import numba
 import numpy as np
@@ -310,70 +312,104 @@ def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, t
     done = 0
     spent = 0  # outer iterations every pending row has had
     per_row = None
-    with ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext() as pool:
-        while rows.size:
-            iters = min(_SLICE_ITERATIONS, max_iter - spent)
-            unfinished = []
-            lo = 0
-            while lo < rows.size:
-                if per_row is None:
-                    size = 8 * n_threads
-                else:
-                    size = int(np.clip(slice_seconds / per_row, 8 * n_threads, 4 * size))
-                block = rows[lo:lo + size]
-                lo += block.size
-                contiguous = block[-1] - block[0] == block.size - 1
-                sl = slice(block[0], block[-1] + 1)
-                Cb = np.ascontiguousarray(C[sl] if contiguous else C[block], dtype=np.float64)
-                if contiguous and in_place:
-                    codes_b = codes[sl]
-                else:
-                    codes_b = np.array(codes[sl] if contiguous else codes[block],
-                                       dtype=np.float64)
-                it_b = np.zeros(block.size, dtype=np.int64)
-                gap_b = np.empty(block.size)
-                primal_b = np.empty(block.size)
-                start = time.perf_counter()
-                with _PARALLEL_LAUNCH:
-                    _run_chunks(pool, kernel, block.size, 8 * n_threads, Cb, x_sqnorm[block],
-                                codes_b, iters, it_b, gap_b, primal_b)
-                per_row = max(time.perf_counter() - start, 1e-6) / block.size
-                if not (contiguous and in_place):
-                    codes[block] = codes_b
-                n_iter[block] += it_b
-                gaps[block] = gap_b
-                primals[block] = primal_b
-                # rows that used every iteration of the slice without a certificate go on
-                going = (it_b == iters) & ~(gap_b <= tol * primal_b)
-                if spent + iters < max_iter and going.any():
-                    unfinished.append(block[going])
-                done += (block.size - int(going.sum()) if spent + iters < max_iter
-                         else block.size)
-                if callback is not None:
-                    callback(done, n)
-            spent += iters
-            rows = np.concatenate(unfinished) if unfinished else rows[:0]
+    while rows.size:
+        iters = min(_SLICE_ITERATIONS, max_iter - spent)
+        unfinished = []
+        lo = 0
+        while lo < rows.size:
+            if per_row is None:
+                size = 8 * n_threads
+            else:
+                size = int(np.clip(slice_seconds / per_row, 8 * n_threads, 4 * size))
+            block = rows[lo:lo + size]
+            lo += block.size
+            contiguous = block[-1] - block[0] == block.size - 1
+            sl = slice(block[0], block[-1] + 1)
+            Cb = np.ascontiguousarray(C[sl] if contiguous else C[block], dtype=np.float64)
+            if contiguous and in_place:
+                codes_b = codes[sl]
+            else:
+                codes_b = np.array(codes[sl] if contiguous else codes[block],
+                                   dtype=np.float64)
+            it_b = np.zeros(block.size, dtype=np.int64)
+            gap_b = np.empty(block.size)
+            primal_b = np.empty(block.size)
+            start = time.perf_counter()
+            with _PARALLEL_LAUNCH:
+                _run_chunks(n_threads, kernel, block.size, Cb, x_sqnorm[block], codes_b,
+                            iters, it_b, gap_b, primal_b)
+            per_row = max(time.perf_counter() - start, 1e-6) / block.size
+            if not (contiguous and in_place):
+                codes[block] = codes_b
+            n_iter[block] += it_b
+            gaps[block] = gap_b
+            primals[block] = primal_b
+            # rows that used every iteration of the slice without a certificate go on
+            going = (it_b == iters) & ~(gap_b <= tol * primal_b)
+            if spent + iters < max_iter and going.any():
+                unfinished.append(block[going])
+            done += block.size - int(going.sum()) if spent + iters < max_iter else block.size
+            if callback is not None:
+                callback(done, n)
+        spent += iters
+        rows = np.concatenate(unfinished) if unfinished else rows[:0]
 
 
-def _run_chunks(pool, kernel, n, n_chunks, Cb, xb, codes_b, iters, it_b, gap_b, primal_b):
-    """``kernel`` on rows ``0:n``: in this thread, or as ``n_chunks`` contiguous ranges of
-    rows taken by the threads of ``pool`` as they come free (rows differ in cost).
+# helper threads of the code kernels, started once (see _helper_threads)
+_HELPERS = {"pool": None, "size": 0}
 
-    The kernels release the GIL. On an exception (Ctrl-C in the waiting thread) the
-    ranges not started are cancelled; those running finish within the slice."""
-    if pool is None or n == 1:
+
+def _helper_threads(n_helpers):
+    """A pool of at least ``n_helpers`` threads, kept for the next calls (starting threads
+    on every call cost more than solving a small block). Called under ``_PARALLEL_LAUNCH``,
+    so one caller at a time; a forked child starts its own (``_forget_helpers``)."""
+    if _HELPERS["pool"] is None or _HELPERS["size"] < n_helpers:
+        if _HELPERS["pool"] is not None:
+            _HELPERS["pool"].shutdown(wait=False)
+        _HELPERS["pool"] = ThreadPoolExecutor(n_helpers, thread_name_prefix="structlearn-codes")
+        _HELPERS["size"] = n_helpers
+    return _HELPERS["pool"]
+
+
+def _forget_helpers():
+    # in a forked child the pool's threads do not exist: never hand it work
+    _HELPERS.update(pool=None, size=0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
+
+
+def _run_chunks(n_threads, kernel, n, Cb, xb, codes_b, iters, it_b, gap_b, primal_b):
+    """``kernel`` on rows ``0:n``: in this thread, or as ``8 * n_threads`` contiguous ranges
+    of rows taken in turn by this thread and ``n_threads - 1`` helper threads (several
+    ranges per thread: rows differ in cost).
+
+    This thread works too: a small block is mostly done before a helper wakes up. The
+    kernels release the GIL. On an exception (Ctrl-C in this thread) no further range is
+    started; those running finish within the slice."""
+    if n_threads == 1 or n == 1:
         kernel(Cb, xb, codes_b, iters, 0, n, it_b, gap_b, primal_b)
         return
-    n_chunks = min(n, n_chunks)
-    futures = [pool.submit(kernel, Cb, xb, codes_b, iters, k * n // n_chunks,
-                           (k + 1) * n // n_chunks, it_b, gap_b, primal_b)
-               for k in range(n_chunks)]
+    pool = _helper_threads(n_threads - 1)
+    n_chunks = min(n, 8 * n_threads)
+    chunks = itertools.count()  # next() on it is atomic: each range is taken once
+    stop = threading.Event()
+
+    def work():
+        for k in chunks:
+            if k >= n_chunks or stop.is_set():
+                return
+            kernel(Cb, xb, codes_b, iters, k * n // n_chunks, (k + 1) * n // n_chunks, it_b,
+                   gap_b, primal_b)
+
     try:
+        futures = [pool.submit(work) for _ in range(n_threads - 1)]
+        work()
         for future in futures:
             future.result()
     except BaseException:
-        for future in futures:
-            future.cancel()
+        stop.set()
         raise
 
 
