@@ -538,6 +538,8 @@ def _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd, delta
     return q, steps
 
 
+# inlined into its one caller (_encode): compiled on its own, Numba would optimise the
+# whole kernel twice, here and again in the caller
 @njit(cache=True, nogil=True, inline="always")
 def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap,
               ridge, sg, gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):

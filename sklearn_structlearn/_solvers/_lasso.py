@@ -241,6 +241,8 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
     return m, steps
 
 
+# inlined into its one caller (_encode): compiled on its own, Numba would optimise the
+# whole kernel twice, here and again in the caller
 @njit(cache=True, nogil=True, inline="always")
 def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S,
               where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
