@@ -1,6 +1,6 @@
 """Where the cold Numba compile goes (issue 13): run in a fresh process with an empty cache.
 
-    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/bench_compile.py {snippet,encode,digits} [out.json]
+    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/bench_compile.py {snippet,encode,digits} [out]
 
 ``snippet``: the first and second g=1 and g=4 calls of ``bench_encode``'s JIT snippet;
 ``encode``: ``group_sparse_encode`` on float64 / float32, dense / sparse, g = 1 / 4, signed /
