@@ -200,6 +200,15 @@ class SharedLayer:
         """
         return np.full(self.n_kernels, self.n_sites, dtype=np.int64)
 
+    def fan_in(self):
+        """Learned connections of every kernel (its mask's support), one entry per kernel.
+
+        Returns
+        -------
+        fan_in : ndarray of int of shape (n_kernels,)
+        """
+        return self.mask.reshape(self.n_kernels, -1).sum(axis=1)
+
     def summary(self):
         """One line: families, kernel support, pooling.
 
@@ -208,7 +217,7 @@ class SharedLayer:
         summary : str
         """
         k = self.kernel_size
-        fan_in = self.mask.reshape(self.n_kernels, -1).sum(axis=1)
+        fan_in = self.fan_in()
         return (
             f"{self.n_channels} channels on {self.grid_shape[0]}x{self.grid_shape[1]} -> "
             f"{self.n_kernels} families of {self.n_sites} units ({k}x{k} kernels, fan-in "
@@ -880,7 +889,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             {"n_channels": layer.n_channels, "grid_shape": tuple(layer.grid_shape),
              "n_families": layer.n_kernels, "family_sizes": layer.family_sizes().tolist(),
              "kernel_size": layer.kernel_size,
-             "mean_fan_in": float(layer.mask.reshape(layer.n_kernels, -1).sum(axis=1).mean()),
+             "mean_fan_in": float(layer.fan_in().mean()),
              "pooling": layer.pooling, "pool_size": layer.pool_size,
              "pooled_shape": tuple(layer.pooled_shape)}
             for layer in self.layers_
