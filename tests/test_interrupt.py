@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # tol=0 never certifies a row: without slicing, the kernel call would run max_iter=10**9
 # outer iterations per row -- for hours -- before Python could see the signal
 _SCRIPT = textwrap.dedent("""
+    import faulthandler
+    import signal
     import sys
     import numpy as np
     from sklearn_structlearn._solvers._encode import solve_codes
@@ -39,6 +41,7 @@ _SCRIPT = textwrap.dedent("""
     group_size = int(sys.argv[1])
     alpha = 0.05 * np.sqrt(((X @ D.T).reshape(64, -1, group_size) ** 2).sum(-1)).max()
     solve_codes(X[:2], D, alpha, group_size)  # compile or load the kernels first
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it is, if it hangs
     print("ready", flush=True)
     try:
         solve_codes(X, D, alpha, group_size, init=init, tol=0.0, max_iter=10**9)
@@ -67,7 +70,15 @@ def test_ctrl_c_interrupts_a_long_solve(group_size):
         time.sleep(1.0)  # inside the long solve
         proc.send_signal(signal.SIGINT)
         # the bound is generous (a slice is ~0.25 s); without slicing this never returns
-        out, err = proc.communicate(timeout=120)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            # a failure must say where the child was: dump its threads' stacks first
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"no exit 120 s after SIGINT; stacks of the child:\n{err}")
     finally:
         if proc.poll() is None:
             proc.kill()
