@@ -40,6 +40,9 @@ _SCRIPT = textwrap.dedent("""
     saved = init.copy()
     group_size = int(sys.argv[1])
     alpha = 0.05 * np.sqrt(((X @ D.T).reshape(64, -1, group_size) ** 2).sum(-1)).max()
+    # Ctrl-C as in a terminal: a parent that ignores SIGINT (a non-interactive shell's
+    # background job, "cmd &") hands the ignore on, and Python then installs no handler
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     solve_codes(X[:2], D, alpha, group_size)  # compile or load the kernels first
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it is, if it hangs
     print("ready", flush=True)
