@@ -45,10 +45,12 @@ def _choose_fork_safe_layer():
 
 _choose_fork_safe_layer()
 
-# Numba's "workqueue" threading layer (the fork-safe layer without TBB) is not
-# re-entrant: two Python threads launching parallel kernels at once abort the process.
-# Serialising the launches keeps concurrent ``transform`` calls correct (each kernel
-# already uses every thread).
+# Held around every multi-threaded kernel launch. The code kernels run on the driver's own
+# pool of threads (``_solvers._encode``; ``n_jobs`` threads each), so concurrent
+# ``transform`` calls take turns, each with the threads it was given. Numba's
+# "workqueue" threading layer (the fork-safe layer without TBB) is moreover not
+# re-entrant: two Python threads launching ``parallel=True`` kernels at once abort the
+# process, so any such kernel must be launched under this lock too.
 _PARALLEL_LAUNCH = threading.Lock()
 
 

@@ -1,7 +1,8 @@
 """Thread safety: concurrent calls from several Python threads give the results of serial
-calls, leave the process' thread settings as they found them, and every parallel Numba
-kernel is launched under ``_threads._PARALLEL_LAUNCH`` (Numba's default threading layer
-aborts the process when two threads launch parallel kernels at once).
+calls, leave the process' thread settings as they found them, and every multi-threaded
+Numba kernel -- the code kernels the driver runs on its thread pool, and any
+``parallel=True`` dispatcher (Numba's default threading layer aborts the process when two
+threads launch parallel kernels at once) -- is launched under ``_threads._PARALLEL_LAUNCH``.
 """
 
 import importlib
@@ -141,8 +142,11 @@ def test_calls_from_many_threads_leave_their_own_numba_setting_alone(X, layers):
 
 # --------------------------------------------------------------------------- the launch lock
 def _parallel_kernels():
-    """Every Numba dispatcher compiled with parallel=True in the package: (module, name)."""
-    found = []
+    """The code kernels run on the driver's threads, and every Numba dispatcher compiled
+    with parallel=True in the package: (module, name)."""
+    from sklearn_structlearn._solvers import _encode
+
+    found = [(_encode, "encode_lasso"), (_encode, "encode_bcd")]
     for info in pkgutil.walk_packages(sklearn_structlearn.__path__, "sklearn_structlearn."):
         try:
             module = importlib.import_module(info.name)
@@ -150,14 +154,13 @@ def _parallel_kernels():
             continue
         for name, value in vars(module).items():
             if (isinstance(value, CPUDispatcher) and value.targetoptions.get("parallel")
-                    and value.__module__ == module.__name__):
+                    and value.__module__ == module.__name__ and (module, name) not in found):
                 found.append((module, name))
     return found
 
 
 def test_every_parallel_kernel_is_launched_under_the_lock(X, monkeypatch):
     kernels = _parallel_kernels()
-    assert kernels, "no parallel kernel found: the discovery is broken"
     calls = {}
 
     def guarded(key, kernel):

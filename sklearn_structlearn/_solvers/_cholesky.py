@@ -10,6 +10,14 @@ Inner loops run over zero-based slices (``row = U[s, s + 1:m]``): written with o
 indices (``for t in range(s + 1, m)``) LLVM does not vectorise them (measured 2.5x slower).
 
 All functions work on the leading ``m x m`` block of preallocated square buffers.
+
+Compile time (the kernels of ``_lasso`` and ``_group`` call these): Numba compiles a callee
+once per distinct argument types, and while it types a caller's loop a counter set to a
+constant (``m = 0``) is briefly ``Literal[int](0)``: every function it reaches is then
+compiled for that literal as well (2-4 s of the cold compile, measured in
+``benchmarks/RESULTS.md`` section 11). Counters that reach a call are therefore
+initialised ``np.int64(0)``, and no kernel helper has a default argument (an omitted
+argument is a type of its own).
 """
 
 import numpy as np
@@ -94,8 +102,18 @@ def cholesky_append(U, m, column, diagonal, floor):
     return exact
 
 
+@njit(cache=True, nogil=True, inline="always")
+def copy_row(dst, src, n):
+    """dst[:n] = src[:n] (zero-based views, not overlapping).
+
+    The loop instead of a slice assignment: Numba's array ``setitem`` from an array pulls
+    in its generic broadcasting code (3-4 s of the cold compile, measured)."""
+    for t in range(n):
+        dst[t] = src[t]
+
+
 @njit(cache=True, nogil=True)
-def shift_left(row, n, by=1):
+def shift_left(row, n, by):
     """row[t] = row[t + by] for t < n (row a zero-based view)."""
     for t in range(n):
         row[t] = row[t + by]
@@ -108,7 +126,7 @@ def cholesky_delete(U, m, k):
     Deleting column k of U leaves an upper Hessenberg block in rows k..m-1; Givens
     rotations of adjacent rows restore the triangle (O(m (m - k)) work)."""
     for i in range(m):
-        shift_left(U[i, k:m], m - 1 - k)
+        shift_left(U[i, k:m], m - 1 - k, 1)
     for i in range(k, m - 1):
         x = U[i, i]
         y = U[i + 1, i]

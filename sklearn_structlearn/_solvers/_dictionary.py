@@ -99,7 +99,12 @@ def dictionary_bcd(B, R, D, lam, order, ptr, n_passes, tol):
             max_change = max(max_change, change)
         if max_change <= tol:
             break
-    R[:, :] = RT.T
+    # a loop, not ``R[:, :] = RT.T``: Numba's generic array setitem costs ~4 s of cold
+    # compile (benchmarks/RESULTS.md section 11)
+    for k in range(K):
+        Rk = R[k]
+        for j in range(p):
+            Rk[j] = RT[j, k]
     return done
 
 

@@ -26,16 +26,24 @@ Group steps are proximal steps with step ``1 / L_g`` (``L_g`` = largest eigenval
 diagonal block ``G_gg``), which is exact coordinate minimisation when ``group_size == 1``.
 Every step (sweep or Newton) decreases the objective, so warm starts are safe, and the
 duality gap -- not the heuristics -- decides when a row is solved. Arithmetic is float64 whatever
-the input dtype, so float32 data still reaches tight gaps. Samples are independent and are
-solved in parallel (``prange`` over chunks of rows, each chunk with its own buffers).
+the input dtype, so float32 data still reaches tight gaps; the driver hands the kernels
+float64 blocks of rows (cast block by block), so each kernel is compiled once. Samples are
+independent: with several threads the driver calls the (serial, GIL-free) kernels on
+disjoint ranges of rows from a pool of Python threads. ``parallel=True`` with a ``prange``
+did the same but compiled each kernel a second time as a parallel region (about 15 s of
+the cold compile, measured in ``benchmarks/RESULTS.md`` section 11).
 """
 
+import itertools
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import njit
 
 from .._sparse import row_sqnorms
 from .._threads import _PARALLEL_LAUNCH
@@ -54,97 +62,95 @@ _EMPTY_INT = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0, dtype=np.float64)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def encode_bcd(G, gptr, gidx, gval, C, x_sqnorm, codes, L, alpha, group_size, positive,
-               max_iter, tol, cap, n_chunks, n_iter, gaps, primals):
-    """Solve the code problem for every row of ``C = X D^T`` (in place in ``codes``).
+               max_iter, tol, cap, start, stop, n_iter, gaps, primals):
+    """Solve the code problem for rows ``start:stop`` of ``C = X D^T`` (in place in ``codes``).
 
     Parameters
     ----------
-    G : (K, K) array, ``D D^T``.
-    C : (n, K) array, ``X D^T``.
+    G : (K, K) float64 array, ``D D^T``.
+    C : (n, K) float64 array, ``X D^T``.
     x_sqnorm : (n,) float64, ``||x_i||^2``.
-    codes : (n, K) array, warm start on entry, solution on exit (same dtype as C).
+    codes : (n, K) float64 array, warm start on entry, solution on exit.
     L : (K // group_size,) float64, largest eigenvalue of each diagonal block of G.
     alpha, tol : float; stop a row when ``gap <= tol * primal``.
-    n_chunks : int, rows are split in this many contiguous chunks, one task each.
+    start, stop : int, the rows solved by this call (threads call it on disjoint ranges).
     n_iter, gaps, primals : (n,) outputs: outer iterations, final gap and primal per row.
     """
-    n, K = C.shape
+    K = C.shape[1]
     n_groups = K // group_size
     ridge = 0.0
     for j in range(K):
         ridge = max(ridge, 1e-9 * G[j, j])
-    for chunk in prange(n_chunks):
-        a = np.empty(K, dtype=np.float64)
-        r = np.empty(K, dtype=np.float64)
-        c = np.empty(K, dtype=np.float64)
-        sg = np.empty(n_groups, dtype=np.int64)
-        gwhere = np.empty(n_groups, dtype=np.int64)
-        idx = np.empty(cap, dtype=np.int64)
-        H = np.empty((cap, cap), dtype=np.float64)
-        Gs = np.empty((0, 0) if positive else (cap, cap), dtype=np.float64)
-        grad = np.empty(cap, dtype=np.float64)
-        d = np.empty(cap, dtype=np.float64)
-        Hd = np.empty(cap, dtype=np.float64)
-        delta = np.empty(cap, dtype=np.float64)
-        gnorm = np.empty(n_groups, dtype=np.float64)
-        buf = np.empty(group_size, dtype=np.float64)
-        viol = np.empty(n_groups, dtype=np.float64)
-        cand = np.empty(n_groups, dtype=np.int64)
-        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            for j in range(K):
-                a[j] = codes[i, j]
-                c[j] = C[i, j]
-            it, gap, primal = group_row(G, gptr, gidx, gval, L, c, x_sqnorm[i], a, r, alpha,
-                                        group_size, positive, max_iter, tol, cap, ridge, sg,
-                                        gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf,
-                                        viol, cand)
-            for j in range(K):
-                codes[i, j] = a[j]
-            n_iter[i] = it
-            gaps[i] = gap
-            primals[i] = primal
+    a = np.empty(K, dtype=np.float64)
+    r = np.empty(K, dtype=np.float64)
+    c = np.empty(K, dtype=np.float64)
+    sg = np.empty(n_groups, dtype=np.int64)
+    gwhere = np.empty(n_groups, dtype=np.int64)
+    idx = np.empty(cap, dtype=np.int64)
+    H = np.empty((cap, cap), dtype=np.float64)
+    Gs = np.empty((0, 0) if positive else (cap, cap), dtype=np.float64)
+    grad = np.empty(cap, dtype=np.float64)
+    d = np.empty(cap, dtype=np.float64)
+    Hd = np.empty(cap, dtype=np.float64)
+    delta = np.empty(cap, dtype=np.float64)
+    gnorm = np.empty(n_groups, dtype=np.float64)
+    buf = np.empty(group_size, dtype=np.float64)
+    viol = np.empty(n_groups, dtype=np.float64)
+    cand = np.empty(n_groups, dtype=np.int64)
+    for i in range(start, stop):
+        for j in range(K):
+            a[j] = codes[i, j]
+            c[j] = C[i, j]
+        it, gap, primal = group_row(G, gptr, gidx, gval, L, c, x_sqnorm[i], a, r, alpha,
+                                    group_size, positive, max_iter, tol, cap, ridge, sg,
+                                    gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf,
+                                    viol, cand)
+        for j in range(K):
+            codes[i, j] = a[j]
+        n_iter[i] = it
+        gaps[i] = gap
+        primals[i] = primal
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def encode_lasso(G, gptr, gidx, gval, C, x_sqnorm, codes, alpha, positive, max_iter, tol, cap,
-                 n_chunks, n_iter, gaps, primals):
+                 start, stop, n_iter, gaps, primals):
     """``encode_bcd`` for ``group_size == 1`` (see ``_lasso.py``); ``cap`` bounds the support."""
-    n, K = C.shape
+    K = C.shape[1]
     gdiag = np.empty(K, dtype=np.float64)
     for j in range(K):
         gdiag[j] = G[j, j]
-    for chunk in prange(n_chunks):
-        a = np.empty(K, dtype=np.float64)
-        r = np.empty(K, dtype=np.float64)
-        c = np.empty(K, dtype=np.float64)
-        S = np.empty(cap + 1, dtype=np.int64)
-        where = np.empty(K, dtype=np.int64)
-        theta = np.empty(cap + 1, dtype=np.float64)
-        x = np.empty(cap + 1, dtype=np.float64)
-        rs = np.empty(cap + 1, dtype=np.float64)
-        U = np.empty((cap + 1, cap + 1), dtype=np.float64)
-        Gs = np.empty((cap + 1, cap + 1), dtype=np.float64)
-        col = np.empty(cap + 1, dtype=np.float64)
-        g = np.empty(cap + 1, dtype=np.float64)
-        d = np.empty(cap + 1, dtype=np.float64)
-        delta = np.empty(cap + 1, dtype=np.float64)
-        Hd = np.empty(cap + 1, dtype=np.float64)
-        viol = np.empty(K, dtype=np.float64)
-        cand = np.empty(K, dtype=np.int64)
-        for i in range(chunk * n // n_chunks, (chunk + 1) * n // n_chunks):
-            for j in range(K):
-                a[j] = codes[i, j]
-                c[j] = C[i, j]
-            it, gap, primal = lasso_row(G, gptr, gidx, gval, gdiag, c, x_sqnorm[i], a, r, alpha,
-                                        positive, max_iter, tol, cap, S, where, theta, x, rs, U,
-                                        Gs, col, g, d, delta, Hd, viol, cand)
-            for j in range(K):
-                codes[i, j] = a[j]
-            n_iter[i] = it
-            gaps[i] = gap
-            primals[i] = primal
+    a = np.empty(K, dtype=np.float64)
+    r = np.empty(K, dtype=np.float64)
+    c = np.empty(K, dtype=np.float64)
+    S = np.empty(cap + 1, dtype=np.int64)
+    where = np.empty(K, dtype=np.int64)
+    theta = np.empty(cap + 1, dtype=np.float64)
+    x = np.empty(cap + 1, dtype=np.float64)
+    rs = np.empty(cap + 1, dtype=np.float64)
+    U = np.empty((cap + 1, cap + 1), dtype=np.float64)
+    Gs = np.empty((cap + 1, cap + 1), dtype=np.float64)
+    col = np.empty(cap + 1, dtype=np.float64)
+    g = np.empty(cap + 1, dtype=np.float64)
+    d = np.empty(cap + 1, dtype=np.float64)
+    delta = np.empty(cap + 1, dtype=np.float64)
+    Hd = np.empty(cap + 1, dtype=np.float64)
+    viol = np.empty(K, dtype=np.float64)
+    cand = np.empty(K, dtype=np.int64)
+    for i in range(start, stop):
+        for j in range(K):
+            a[j] = codes[i, j]
+            c[j] = C[i, j]
+        it, gap, primal = lasso_row(G, gptr, gidx, gval, gdiag, c, x_sqnorm[i], a, r, alpha,
+                                    positive, max_iter, tol, cap, S, where, theta, x, rs, U,
+                                    Gs, col, g, d, delta, Hd, viol, cand)
+        for j in range(K):
+            codes[i, j] = a[j]
+        n_iter[i] = it
+        gaps[i] = gap
+        primals[i] = primal
 
 
 def group_lipschitz(gram, group_size):
@@ -224,6 +230,7 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes[:, ~live] = 0
         return codes, n_iter, gaps, primals
     G, C = _products(X, dictionary, gram, correlations, n_threads)
+    # kept in the data's dtype: the driver casts each block of rows to float64
     C = np.ascontiguousarray(C, dtype=dtype)
     x_sqnorm = (row_sqnorms(X) if sqnorms is None
                 else np.ascontiguousarray(sqnorms, dtype=np.float64))
@@ -236,16 +243,16 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     # the kernels are sized for n_features atoms plus a margin
     cap = int(min(K, dictionary.shape[1] + 64))
     if group_size == 1:
-        def kernel(Cb, xb, codes_b, iters, it_b, gap_b, primal_b, n_chunks):
+        def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
             encode_lasso(G, gptr, gidx, gval, Cb, xb, codes_b, float(alpha), bool(positive),
-                         iters, float(tol), cap, n_chunks, it_b, gap_b, primal_b)
+                         iters, float(tol), cap, start, stop, it_b, gap_b, primal_b)
     else:
         L = group_lipschitz(G, group_size)
         cap_g = max(cap - cap % group_size, group_size)
 
-        def kernel(Cb, xb, codes_b, iters, it_b, gap_b, primal_b, n_chunks):
+        def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
             encode_bcd(G, gptr, gidx, gval, Cb, xb, codes_b, L, float(alpha), int(group_size),
-                       bool(positive), iters, float(tol), cap_g, n_chunks, it_b, gap_b,
+                       bool(positive), iters, float(tol), cap_g, start, stop, it_b, gap_b,
                        primal_b)
     _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, int(max_iter), float(tol),
                   slice_seconds, callback)
@@ -292,12 +299,15 @@ def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, t
     iterations; a row that used them all without reaching the gap goes on in pass k + 1
     (warm-started from its codes) until ``max_iter`` iterations in total. The block size
     follows the measured time per row (rows cost 20 us to 100 ms depending on the width
-    and sparsity), starting from one row per task.
+    and sparsity), starting from one row per task. The kernels read and write float64:
+    blocks of ``C`` and ``codes`` in another dtype are cast on the way in and out (a
+    float32 code is rounded once per kernel call, as when the kernel wrote it directly).
     """
     n = C.shape[0]
     # several tasks per thread balance rows that need more iterations than others
     # (the thread count is read here: calling get_num_threads inside a kernel blocks caching)
     n_threads = numba.get_num_threads()
+    in_place = codes.dtype == np.float64
     rows = np.arange(n)
     done = 0
     spent = 0  # outer iterations every pending row has had
@@ -315,17 +325,21 @@ def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, t
             lo += block.size
             contiguous = block[-1] - block[0] == block.size - 1
             sl = slice(block[0], block[-1] + 1)
-            Cb = C[sl] if contiguous else C[block]
-            codes_b = codes[sl] if contiguous else codes[block]
+            Cb = np.ascontiguousarray(C[sl] if contiguous else C[block], dtype=np.float64)
+            if contiguous and in_place:
+                codes_b = codes[sl]
+            else:
+                codes_b = np.array(codes[sl] if contiguous else codes[block],
+                                   dtype=np.float64)
             it_b = np.zeros(block.size, dtype=np.int64)
             gap_b = np.empty(block.size)
             primal_b = np.empty(block.size)
             start = time.perf_counter()
             with _PARALLEL_LAUNCH:
-                kernel(Cb, x_sqnorm[block], codes_b, iters, it_b, gap_b, primal_b,
-                       max(1, min(block.size, 8 * n_threads)))
+                _run_chunks(n_threads, kernel, block.size, Cb, x_sqnorm[block], codes_b,
+                            iters, it_b, gap_b, primal_b)
             per_row = max(time.perf_counter() - start, 1e-6) / block.size
-            if not contiguous:
+            if not (contiguous and in_place):
                 codes[block] = codes_b
             n_iter[block] += it_b
             gaps[block] = gap_b
@@ -339,6 +353,64 @@ def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, t
                 callback(done, n)
         spent += iters
         rows = np.concatenate(unfinished) if unfinished else rows[:0]
+
+
+# helper threads of the code kernels, started once (see _helper_threads)
+_HELPERS = {"pool": None, "size": 0}
+
+
+def _helper_threads(n_helpers):
+    """A pool of at least ``n_helpers`` threads, kept for the next calls (starting threads
+    on every call cost more than solving a small block). Called under ``_PARALLEL_LAUNCH``,
+    so one caller at a time; a forked child starts its own (``_forget_helpers``)."""
+    if _HELPERS["pool"] is None or _HELPERS["size"] < n_helpers:
+        if _HELPERS["pool"] is not None:
+            _HELPERS["pool"].shutdown(wait=False)
+        _HELPERS["pool"] = ThreadPoolExecutor(n_helpers, thread_name_prefix="structlearn-codes")
+        _HELPERS["size"] = n_helpers
+    return _HELPERS["pool"]
+
+
+def _forget_helpers():
+    # in a forked child the pool's threads do not exist: never hand it work
+    _HELPERS.update(pool=None, size=0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
+
+
+def _run_chunks(n_threads, kernel, n, Cb, xb, codes_b, iters, it_b, gap_b, primal_b):
+    """``kernel`` on rows ``0:n``: in this thread, or as ``8 * n_threads`` contiguous ranges
+    of rows taken in turn by this thread and ``n_threads - 1`` helper threads (several
+    ranges per thread: rows differ in cost).
+
+    This thread works too: a small block is mostly done before a helper wakes up. The
+    kernels release the GIL. On an exception (Ctrl-C in this thread) no further range is
+    started; those running finish within the slice."""
+    if n_threads == 1 or n == 1:
+        kernel(Cb, xb, codes_b, iters, 0, n, it_b, gap_b, primal_b)
+        return
+    pool = _helper_threads(n_threads - 1)
+    n_chunks = min(n, 8 * n_threads)
+    chunks = itertools.count()  # next() on it is atomic: each range is taken once
+    stop = threading.Event()
+
+    def work():
+        for k in chunks:
+            if k >= n_chunks or stop.is_set():
+                return
+            kernel(Cb, xb, codes_b, iters, k * n // n_chunks, (k + 1) * n // n_chunks, it_b,
+                   gap_b, primal_b)
+
+    try:
+        futures = [pool.submit(work) for _ in range(n_threads - 1)]
+        work()
+        for future in futures:
+            future.result()
+    except BaseException:
+        stop.set()
+        raise
 
 
 def _unpenalised_codes(X, dictionary, positive):

@@ -26,7 +26,8 @@ are few because each outer iteration starts from the previous support's solution
 import numpy as np
 from numba import njit
 
-from ._cholesky import axpy, backward_solve, cholesky_in_place, forward_solve, shift_left
+from ._cholesky import (axpy, backward_solve, cholesky_in_place, copy_row, forward_solve,
+                        shift_left)
 from ._gap import gap_from_sums
 from ._gram import subtract_gram_row
 from ._prox import group_shrink
@@ -173,7 +174,7 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
                 _move_group(G, a, r, gs, sg, q, g, buf)
         # compact the support; free coordinates: each non-zero group whole, except that a
         # non-negative coordinate at zero stays put (the objective has a kink there)
-        m = 0
+        m = np.int64(0)  # not Literal[int](0): see the docstring of _cholesky
         kept = 0
         g_max = 0.0
         for t in range(q):
@@ -338,7 +339,7 @@ def _drop_position(t, q, gs, sg, gwhere, Gs):
         sg[u] = sg[u + 1]
         gwhere[sg[u]] = u
     for i in range(lo, m - gs):
-        Gs[i, :m] = Gs[i + gs, :m]
+        copy_row(Gs[i], Gs[i + gs], m)
     for i in range(m - gs):
         shift_left(Gs[i, lo:m], m - gs - lo, gs)
     return q - 1
@@ -351,7 +352,7 @@ def _newton_direction(Gs, H, a, gnorm, alpha, gs, sg, q, ridge, grad, d, scratch
     ridge; factorised in ``H``. Returns False if H is not positive definite."""
     m = q * gs
     for s in range(m):
-        H[s, s:m] = Gs[s, s:m]  # the upper triangle: all the factorisation reads
+        copy_row(H[s, s:m], Gs[s, s:m], m - s)  # the upper triangle: all the factorisation reads
         H[s, s] += ridge
     for t in range(q):
         g = sg[t]
@@ -537,7 +538,9 @@ def _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd, delta
     return q, steps
 
 
-@njit(cache=True, nogil=True)
+# inlined into its one caller (_encode): compiled on its own, Numba would optimise the
+# whole kernel twice, here and again in the caller
+@njit(cache=True, nogil=True, inline="always")
 def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap,
               ridge, sg, gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
     """Solve one group-lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
@@ -549,7 +552,7 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
     Returns (outer iterations, duality gap, primal value)."""
     K = a.shape[0]
     n_groups = K // gs
-    q = 0
+    q = np.int64(0)  # not Literal[int](0): see the docstring of _cholesky
     for g in range(n_groups):
         gwhere[g] = -1
         nonzero = False

@@ -28,8 +28,8 @@ objective and the method cannot cycle.
 import numpy as np
 from numba import njit
 
-from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, forward_solve,
-                        shift_left)
+from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, copy_row,
+                        forward_solve, shift_left)
 from ._gap import gap_from_sums
 from ._gram import subtract_gram_row
 from ._select import select_largest
@@ -80,9 +80,9 @@ def _remove(k, m, S, where, theta, x, rs, U, Gs, a):
         x[s] = x[s + 1]
         rs[s] = rs[s + 1]
     for i in range(k, m - 1):
-        Gs[i, :m] = Gs[i + 1, :m]
+        copy_row(Gs[i], Gs[i + 1], m)
     for i in range(m - 1):
-        shift_left(Gs[i, k:m], m - 1 - k)
+        shift_left(Gs[i, k:m], m - 1 - k, 1)
     return m - 1
 
 
@@ -195,7 +195,7 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
         steps += 1
         g_prev = np.inf
         t_max = 1.0
-        block = -1
+        block = np.int64(-1)  # not Literal[int](-1) (see the docstring of _cholesky)
         for s in range(m):
             if x[s] * d[s] < 0.0:
                 ts = -x[s] / d[s]
@@ -241,7 +241,9 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
     return m, steps
 
 
-@njit(cache=True, nogil=True)
+# inlined into its one caller (_encode): compiled on its own, Numba would optimise the
+# whole kernel twice, here and again in the caller
+@njit(cache=True, nogil=True, inline="always")
 def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S,
               where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
     """Solve one lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
@@ -251,7 +253,7 @@ def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_ite
 
     Returns (outer iterations, duality gap, primal value)."""
     K = a.shape[0]
-    m = 0
+    m = np.int64(0)  # not Literal[int](0): see the docstring of _cholesky
     for j in range(K):
         where[j] = -1
     for j in range(K):
