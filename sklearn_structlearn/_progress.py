@@ -4,8 +4,10 @@ The estimators print one line per outer iteration / layer when ``verbose >= 1`` 
 lines are the record: objective, sparsity, time). ``tqdm`` is optional (the ``progress``
 extra): when it is importable and ``verbose >= 1`` a bar with the elapsed time and an
 estimate of the time left is drawn on stderr as well, and the log lines are written
-through ``tqdm.write`` so that they do not tear the bar. Set the environment variable
-``TQDM_DISABLE=1`` to keep the lines and drop the bars.
+through ``tqdm.write`` so that they do not tear the bar. A bar redraws itself with carriage
+returns, so it is drawn only where someone watches it live: on a terminal, or in a
+Jupyter kernel (tqdm's widget); output sent to a file or a pipe gets the lines alone. Set
+the environment variable ``TQDM_DISABLE=1`` to drop the bars on a terminal too.
 """
 
 import os
@@ -26,6 +28,16 @@ def _tqdm():
     return tqdm
 
 
+def _watched_live(stream):
+    """Whether ``stream`` is shown as it is written: a terminal, or a Jupyter kernel."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def write_line(line):
     """Print ``line`` on stdout, above any open tqdm bar."""
     tqdm = _tqdm() if "tqdm" in sys.modules else None
@@ -37,7 +49,8 @@ def write_line(line):
 
 
 class Progress:
-    """A progress bar over ``total`` steps, or nothing (``verbose == 0`` or no tqdm).
+    """A progress bar over ``total`` steps, or nothing (``verbose == 0``, no tqdm, or stderr
+    not watched live: see the module's docstring).
 
     Parameters
     ----------
@@ -63,7 +76,8 @@ class Progress:
     """
 
     def __init__(self, total, *, desc, verbose, leave=True, unit="it"):
-        tqdm = _tqdm() if verbose and not _bars_disabled() else None
+        shown = verbose and not _bars_disabled() and _watched_live(sys.stderr)
+        tqdm = _tqdm() if shown else None
         self._bar = None
         if tqdm is not None:
             self._bar = tqdm(total=total, desc=desc, leave=leave, unit=unit, file=sys.stderr,

@@ -31,8 +31,8 @@ The rules of the command, tested in ``tests/test_cli.py``:
   place only once complete: a run never mixes its files with an older run's, never
   writes through a planted symbolic link, and replaces an older run only with
   ``--overwrite`` (a folder holding anything else is never replaced);
-- progress bars are drawn only when stderr is a terminal; a closed stdout
-  (``... | head -1``) does not stop the run: the results are still saved.
+- progress bars are drawn only when stderr is a terminal (the rule of ``_progress``); a
+  closed stdout (``... | head -1``) does not stop the run: the results are still saved.
 """
 
 import argparse
@@ -737,23 +737,6 @@ def _pipe_safe_streams():
         sys.stdout, sys.stderr = saved
 
 
-@contextlib.contextmanager
-def _bars_only_on_a_terminal():
-    """No tqdm bar (its ``\\r`` redraws) unless stderr is a terminal."""
-    if sys.stderr.isatty():
-        yield
-        return
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
-
-
 # --------------------------------------------------------------------------- the command
 def _learner_params(args, image_shape):
     params = {"max_depth": args.max_depth, "image_shape": image_shape,
@@ -878,7 +861,7 @@ def learn(args):
     try:
         _say(f"data: {description}", args)
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught, _bars_only_on_a_terminal():
+        with warnings.catch_warnings(record=True) as caught:
             # A solver stopping at max_iter is routine here; one line says so instead of a
             # warning (with a source line) per layer.
             warnings.simplefilter("always", ConvergenceWarning)

@@ -191,7 +191,8 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         Threads for the solvers (``None``: all cores available to Numba).
     verbose : int, default=0
         ``1`` prints one line per layer (size, fan-in, entropy, gain, decision, time);
-        ``2`` also the layers' own progress.
+        ``2`` also the layers' own progress. With tqdm installed, bars with the time
+        left are drawn as well, on a terminal or in Jupyter only.
 
     Attributes
     ----------

@@ -172,7 +172,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     n_jobs : int, default=None
         Threads for the solvers; ``None`` uses all cores available to Numba.
     verbose : int, default=0
-        Print progress (objective, sparsity, time) every outer iteration when > 0.
+        Print progress (objective, sparsity, time) every outer iteration when > 0; with
+        tqdm installed, also a bar with the time left, on a terminal or in Jupyter only.
 
     Attributes
     ----------

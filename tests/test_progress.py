@@ -1,5 +1,5 @@
 """Progress reports of long fits: log lines on stdout (verbose >= 1), a tqdm bar on stderr
-when tqdm is installed (optional), nothing at verbose=0."""
+when tqdm is installed (optional) and stderr is watched live, nothing at verbose=0."""
 
 import re
 import sys
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sklearn_structlearn import DeepStructureLearner, GroupSparseCodingLayer
+from sklearn_structlearn import _progress
 from sklearn_structlearn._progress import Progress
 from sklearn_structlearn.datasets import load_digits_images, make_planted_structure
 
@@ -32,6 +33,14 @@ def no_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
 
 
+@pytest.fixture
+def terminal(monkeypatch):
+    """stderr as on a terminal (pytest captures it, so it is not one), with tqdm."""
+    pytest.importorskip("tqdm")
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr(_progress, "_watched_live", lambda stream: True)
+
+
 def layer(**params):
     return GroupSparseCodingLayer(n_components=8, group_size=2, alpha=0.2, max_iter=3, tol=0.0,
                                   random_state=0, **params)
@@ -47,9 +56,7 @@ def test_layer_reports_every_iteration_with_objective_and_time(data, capsys, no_
     assert err == ""  # no tqdm: no bar, and nothing else on stderr
 
 
-def test_tqdm_bar_when_installed(data, capsys, monkeypatch):
-    pytest.importorskip("tqdm")
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+def test_tqdm_bar_when_installed(data, capsys, terminal):
     layer(verbose=1).fit(data)
     out, err = capsys.readouterr()
     assert len([line for line in out.splitlines() if " iter " in line]) == 3  # lines kept
@@ -61,8 +68,7 @@ def test_tqdm_bar_when_installed(data, capsys, monkeypatch):
     assert "GroupSparseCodingLayer (online)" in err and "3/3" in err
 
 
-def test_tqdm_disable_keeps_the_lines(data, capsys, monkeypatch):
-    pytest.importorskip("tqdm")
+def test_tqdm_disable_keeps_the_lines(data, capsys, monkeypatch, terminal):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     layer(verbose=1).fit(data)
     out, err = capsys.readouterr()
@@ -91,9 +97,7 @@ def test_deep_learner_reports_every_layer(digits, capsys, no_tqdm):
     assert "[GroupSparseCodingLayer] iter 1/2" in capsys.readouterr().out
 
 
-def test_fit_stream_reports_the_stream_and_every_pass(digits, capsys, monkeypatch):
-    pytest.importorskip("tqdm")
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+def test_fit_stream_reports_the_stream_and_every_pass(digits, capsys, terminal):
     DeepStructureLearner(max_depth=1, n_components=8, verbose=1, random_state=0).fit_stream(
         np.array_split(digits, 3), n_passes=2, n_held=100)
     out, err = capsys.readouterr()
@@ -104,11 +108,22 @@ def test_fit_stream_reports_the_stream_and_every_pass(digits, capsys, monkeypatc
     assert "1/1" in err  # the bar over the layers
 
 
-def test_progress_object():
+def test_no_bar_unless_stderr_is_watched_live(data, capsys, monkeypatch):
+    # a file or a pipe would fill with the bar's carriage-return redraws
+    pytest.importorskip("tqdm")
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not _progress._watched_live(sys.stderr)  # pytest's capture is not a terminal
+    layer(verbose=1).fit(data)
+    out, err = capsys.readouterr()
+    assert len([line for line in out.splitlines() if " iter " in line]) == 3  # lines kept
+    assert err == ""
+    assert not Progress(2, desc="x", verbose=1).enabled
+
+
+def test_progress_object(terminal):
     with Progress(2, desc="x", verbose=0) as bar:
         bar.update(objective=1.0)
     assert not bar.enabled
-    pytest.importorskip("tqdm")
     bar = Progress(2, desc="x", verbose=1)
     assert bar.enabled
     bar.update(objective=0.5)
