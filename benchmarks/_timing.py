@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import resource
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -120,6 +122,12 @@ def pinned_threads(n_threads):
     finally:
         if numba is not None and numba_prev is not None:
             numba.set_num_threads(numba_prev)
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process so far, MiB (Linux reports KiB, macOS bytes)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
 
 
 def fmt_seconds(seconds):

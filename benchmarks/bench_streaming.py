@@ -32,11 +32,11 @@ The markdown table goes to stdout, progress to stderr.
 import argparse
 import json
 import platform
-import resource
 import sys
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -49,13 +49,10 @@ from sklearn_structlearn.datasets import (
     make_planted_structure,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import peak_rss_mib  # noqa: E402
+
 N_FEATURES = 784
-
-
-def peak_rss_mib():
-    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
 
 
 def reset_peak_rss():

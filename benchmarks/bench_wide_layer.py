@@ -17,7 +17,6 @@ Numba); the kernels are compiled (or loaded from the cache) before the clock sta
 
 import argparse
 import json
-import resource
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import pinned_threads  # noqa: E402
+from _timing import peak_rss_mib, pinned_threads  # noqa: E402
 
 from sklearn_structlearn import GroupSparseCodingLayer  # noqa: E402
 from sklearn_structlearn.datasets import load_fashion_mnist  # noqa: E402
@@ -36,11 +35,6 @@ from sklearn_structlearn.preprocessing import Preprocessor  # noqa: E402
 
 def penalty(text):
     return text if text == "auto" else float(text)
-
-
-def peak_rss_gib():
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def exact_objective(layer, Z, block=10_000):
@@ -94,7 +88,7 @@ def main(argv=None):
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         layer.fit(Z)
         fit_wall, fit_cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
-        rss = peak_rss_gib()
+        rss = peak_rss_mib() / 1024
         objective = exact_objective(layer, Z)
     result = {
         "mode": f"online, batches of {args.batch_size}" if online else "full batch",

@@ -120,6 +120,18 @@ def test_no_bar_unless_stderr_is_watched_live(data, capsys, monkeypatch):
     assert not Progress(2, desc="x", verbose=1).enabled
 
 
+def test_watched_live_means_a_terminal(tmp_path):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    assert _progress._watched_live(Terminal())
+    with open(tmp_path / "log.txt", "w") as log:
+        assert not _progress._watched_live(log)  # a file
+    assert not _progress._watched_live(log)  # closed: isatty raises ValueError
+    assert not _progress._watched_live(object())  # no isatty at all
+
+
 def test_progress_object(terminal):
     with Progress(2, desc="x", verbose=0) as bar:
         bar.update(objective=1.0)
