@@ -30,6 +30,15 @@ def rng():
 
 
 @pytest.fixture
+def blas_threads():
+    """The thread counts of the loaded BLAS libraries, sorted (a callable: read it when due)."""
+    from threadpoolctl import threadpool_info
+
+    return lambda: sorted(info["num_threads"] for info in threadpool_info()
+                          if info["user_api"] == "blas")
+
+
+@pytest.fixture
 def make_problem():
     """Factory of small random code problems (see ``_random_problem``)."""
     return _random_problem

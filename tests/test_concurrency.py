@@ -18,7 +18,6 @@ from numba.core.registry import CPUDispatcher
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_info
 
 import sklearn_structlearn
 from sklearn_structlearn import (
@@ -57,11 +56,6 @@ def _run_concurrently(calls):
     with ThreadPoolExecutor(N_THREADS) as pool:
         futures = [pool.submit(call) for call in calls]
         return [future.result() for future in futures]
-
-
-def _blas_threads():
-    return sorted(info["num_threads"] for info in threadpool_info()
-                  if info["user_api"] == "blas")
 
 
 def test_concurrent_layer_transforms_equal_serial(X, layers):
@@ -121,13 +115,13 @@ def test_concurrent_fits_equal_serial_fits(X):
         assert_allclose(result, serial, rtol=0, atol=1e-4)
 
 
-def test_thread_settings_are_restored_after_concurrent_calls(X, layers):
+def test_thread_settings_are_restored_after_concurrent_calls(X, layers, blas_threads):
     # regression: each call restored the BLAS limit it found on entry, so interleaved calls
     # left BLAS capped at another call's limit after all of them had returned
-    blas_before, numba_before = _blas_threads(), numba.get_num_threads()
+    blas_before, numba_before = blas_threads(), numba.get_num_threads()
     for _ in range(3):
         _run_concurrently([lambda i=i: layers[i % 2].transform(X[:50]) for i in range(16)])
-        assert _blas_threads() == blas_before
+        assert blas_threads() == blas_before
         assert numba.get_num_threads() == numba_before
 
 

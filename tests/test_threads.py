@@ -11,16 +11,17 @@ import sys
 import textwrap
 
 import numba
+import numpy as np
 import pytest
 from joblib import Parallel, delayed
 from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_info
 
 from sklearn_structlearn import GroupSparseCodingLayer
-from sklearn_structlearn._threads import effective_n_jobs, thread_limits
+from sklearn_structlearn._solvers._encode import _row_blocks_product, solve_codes
+from sklearn_structlearn._threads import effective_n_jobs, serial_blas, thread_limits
 from sklearn_structlearn.datasets import load_digits_images
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -52,14 +53,50 @@ def test_joblib_workers_do_not_oversubscribe():
     assert all(1 <= n <= max(n_cores // 2, 1) for n in per_worker), per_worker
 
 
-def test_thread_limits_sets_numba_and_caps_blas():
+def test_thread_limits_sets_numba_and_caps_blas(blas_threads):
     before = numba.get_num_threads()
     with thread_limits(1) as n:
         assert n == 1 and numba.get_num_threads() == 1
-        blas = [pool["num_threads"] for pool in threadpool_info()
-                if pool["user_api"] == "blas"]
+        blas = blas_threads()
         assert blas and all(t == 1 for t in blas)
     assert numba.get_num_threads() == before
+
+
+def test_serial_blas_holds_one_thread_and_gives_back_the_limit_it_found(blas_threads):
+    original = blas_threads()
+    with thread_limits(2):
+        assert set(blas_threads()) == {2}
+        with serial_blas():
+            assert set(blas_threads()) == {1}
+            with thread_limits(2):  # a nested entry shares the limit: still one thread
+                assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}  # back to the caller's n_jobs
+    assert blas_threads() == original
+    with serial_blas():  # outside any thread_limits block
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == original
+
+
+def test_a_solve_on_two_threads_leaves_blas_as_it_found_it(blas_threads):
+    rng = np.random.RandomState(0)
+    X, D = rng.rand(300, 20), rng.randn(40, 20)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    original = blas_threads()
+    with thread_limits(2):
+        solve_codes(X, D, 0.1)
+        assert set(blas_threads()) == {2}
+    assert blas_threads() == original
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("n_rows", [0, 1, 5, 301])
+def test_products_in_row_blocks_are_the_product(n_threads, n_rows):
+    rng = np.random.RandomState(n_rows)
+    A, D = rng.rand(n_rows, 30).astype(np.float32), rng.randn(17, 30)
+    with thread_limits(n_threads), serial_blas():
+        product = _row_blocks_product(A, D.T, n_threads)
+    assert product.dtype == np.result_type(A, D) and product.shape == (n_rows, 17)
+    assert_allclose(product, A @ D.T, rtol=1e-12, atol=1e-12)
 
 
 def test_grid_search_with_processes_gives_the_sequential_results(digits):

@@ -39,6 +39,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numba
 import numpy as np
@@ -46,7 +47,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from .._sparse import row_sqnorms
-from .._threads import _PARALLEL_LAUNCH
+from .._threads import _PARALLEL_LAUNCH, serial_blas
 from ._group import group_row
 from ._lasso import lasso_row
 
@@ -229,9 +230,20 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes[:, live] = codes_live
         codes[:, ~live] = 0
         return codes, n_iter, gaps, primals
+    with serial_blas() if n_threads > 1 else nullcontext():
+        return _solve_live(X, dictionary, alpha, group_size, positive, codes, n_iter, gaps,
+                           primals, max_iter, tol, gram, correlations, sqnorms, callback,
+                           slice_seconds, n_threads)
+
+
+def _solve_live(X, dictionary, alpha, group_size, positive, codes, n_iter, gaps, primals,
+                max_iter, tol, gram, correlations, sqnorms, callback, slice_seconds,
+                n_threads):
+    """``solve_codes`` once every atom is live: the products, then the kernel calls."""
+    K = dictionary.shape[0]
     G, C = _products(X, dictionary, gram, correlations, n_threads)
     # kept in the data's dtype: the driver casts each block of rows to float64
-    C = np.ascontiguousarray(C, dtype=dtype)
+    C = np.ascontiguousarray(C, dtype=X.dtype)
     x_sqnorm = (row_sqnorms(X) if sqnorms is None
                 else np.ascontiguousarray(sqnorms, dtype=np.float64))
     # sparse rows of G for the residual refreshes, where local atoms make them pay
@@ -265,10 +277,11 @@ def _products(X, dictionary, gram, correlations, n_threads):
     These two products are the unavoidable cost; everything after is O(K * support) per
     row. G is float64 whatever the data dtype: a float32-rounded Gram matrix of an
     over-complete dictionary can have negative eigenvalues, along which the Gram-form
-    objective is unbounded below. Sparse products pay below a density that BLAS's threads
+    objective is unbounded below. Sparse products pay below a density that the threads
     lower (scipy's sparse product runs on one thread): measured crossovers on one thread
     (Fashion-MNIST, local atoms, K = 1024-4096) were ~13% for ``X D^T`` and ~8% for
-    ``D D^T``.
+    ``D D^T``. Dense products on several threads are shared out in row blocks to the
+    solver's threads (see ``serial_blas``).
     """
     density = np.count_nonzero(dictionary) / max(dictionary.size, 1)
     D_sparse = None
@@ -281,14 +294,30 @@ def _products(X, dictionary, gram, correlations, n_threads):
         G = (D64 @ D64.T).toarray()
     else:
         D64 = np.asarray(dictionary, dtype=np.float64)
-        G = D64 @ D64.T
+        G = _row_blocks_product(D64, D64.T, n_threads)
     if correlations is not None:
         C = correlations
     elif D_sparse is not None and density <= _SPARSE_PRODUCT_C / n_threads:
         C = np.asarray(X @ D_sparse.T.astype(X.dtype))
     else:
-        C = X @ dictionary.T
+        C = _row_blocks_product(X, dictionary.T, n_threads)
     return np.ascontiguousarray(G, dtype=np.float64), C
+
+
+def _row_blocks_product(A, B, n_threads):
+    """``A @ B`` with the rows of ``A`` in ``n_threads`` blocks, one per thread (numpy
+    releases the GIL in BLAS; one-thread BLAS calls under ``serial_blas``)."""
+    if n_threads == 1 or A.shape[0] < 2 * n_threads:
+        return A @ B
+    out = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
+    bounds = np.linspace(0, A.shape[0], n_threads + 1).astype(int)
+
+    def block(k):
+        np.matmul(A[bounds[k]:bounds[k + 1]], B, out=out[bounds[k]:bounds[k + 1]])
+
+    with _PARALLEL_LAUNCH:
+        _in_threads(n_threads, n_threads, block)
+    return out
 
 
 def _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, max_iter, tol,
@@ -382,26 +411,33 @@ if hasattr(os, "register_at_fork"):
 
 def _run_chunks(n_threads, kernel, n, Cb, xb, codes_b, iters, it_b, gap_b, primal_b):
     """``kernel`` on rows ``0:n``: in this thread, or as ``8 * n_threads`` contiguous ranges
-    of rows taken in turn by this thread and ``n_threads - 1`` helper threads (several
-    ranges per thread: rows differ in cost).
-
-    This thread works too: a small block is mostly done before a helper wakes up. The
-    kernels release the GIL. On an exception (Ctrl-C in this thread) no further range is
-    started; those running finish within the slice."""
+    of rows (several ranges per thread: rows differ in cost)."""
     if n_threads == 1 or n == 1:
         kernel(Cb, xb, codes_b, iters, 0, n, it_b, gap_b, primal_b)
         return
-    pool = _helper_threads(n_threads - 1)
     n_chunks = min(n, 8 * n_threads)
-    chunks = itertools.count()  # next() on it is atomic: each range is taken once
+    _in_threads(n_threads, n_chunks, lambda k: kernel(
+        Cb, xb, codes_b, iters, k * n // n_chunks, (k + 1) * n // n_chunks, it_b, gap_b,
+        primal_b))
+
+
+def _in_threads(n_threads, n_tasks, task):
+    """``task(k)`` for k in ``0:n_tasks``, taken in turn by this thread and ``n_threads - 1``
+    helper threads; ``task`` must release the GIL to gain anything (the kernels do, and
+    numpy in BLAS).
+
+    This thread works too: a small task is mostly done before a helper wakes up. On an
+    exception (Ctrl-C in this thread) no further task is started; those running finish
+    (within a slice, for the kernels). Called under ``_PARALLEL_LAUNCH``."""
+    pool = _helper_threads(n_threads - 1)
+    tasks = itertools.count()  # next() on it is atomic: each task is taken once
     stop = threading.Event()
 
     def work():
-        for k in chunks:
-            if k >= n_chunks or stop.is_set():
+        for k in tasks:
+            if k >= n_tasks or stop.is_set():
                 return
-            kernel(Cb, xb, codes_b, iters, k * n // n_chunks, (k + 1) * n // n_chunks, it_b,
-                   gap_b, primal_b)
+            task(k)
 
     try:
         futures = [pool.submit(work) for _ in range(n_threads - 1)]
