@@ -20,7 +20,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from sklearn_structlearn import GroupSparseCodingLayer
-from sklearn_structlearn._solvers._encode import _row_blocks_product, solve_codes
+from sklearn_structlearn._solvers._encode import _products, _row_blocks_product, solve_codes
 from sklearn_structlearn._threads import effective_n_jobs, serial_blas, thread_limits
 from sklearn_structlearn.datasets import load_digits_images
 
@@ -97,6 +97,20 @@ def test_products_in_row_blocks_are_the_product(n_threads, n_rows):
         product = _row_blocks_product(A, D.T, n_threads)
     assert product.dtype == np.result_type(A, D) and product.shape == (n_rows, 17)
     assert_allclose(product, A @ D.T, rtol=1e-12, atol=1e-12)
+
+
+def test_the_gram_matrix_has_the_same_bits_on_any_number_of_threads():
+    # a fit amplifies rounding differences of G into another dictionary (and the Cholesky
+    # steps read one triangle): G must be exactly symmetric and thread-independent
+    rng = np.random.RandomState(0)
+    X, D = rng.rand(200, 64), rng.randn(48, 64)
+    grams = []
+    for n_threads in (1, 2):
+        with thread_limits(n_threads):
+            G, C = _products(X, D, None, None, n_threads)
+        assert_allclose(C, X @ D.T, rtol=1e-12, atol=1e-12)
+        grams.append(G)
+    assert np.array_equal(grams[0], grams[1]) and np.array_equal(grams[0], grams[0].T)
 
 
 def test_grid_search_with_processes_gives_the_sequential_results(digits):

@@ -39,7 +39,6 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import numba
 import numpy as np
@@ -59,6 +58,8 @@ _SLICE_ITERATIONS = 64
 _SPARSE_PRODUCT_C = 0.12
 _SPARSE_PRODUCT_G = 0.08
 _SPARSE_GRAM_REFRESH = 0.15
+# multiply-adds of D D^T above which BLAS's own threads compute it (see _dense_gram)
+_THREADED_GRAM_WORK = 2e9
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0, dtype=np.float64)
 
@@ -230,20 +231,9 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes[:, live] = codes_live
         codes[:, ~live] = 0
         return codes, n_iter, gaps, primals
-    with serial_blas() if n_threads > 1 else nullcontext():
-        return _solve_live(X, dictionary, alpha, group_size, positive, codes, n_iter, gaps,
-                           primals, max_iter, tol, gram, correlations, sqnorms, callback,
-                           slice_seconds, n_threads)
-
-
-def _solve_live(X, dictionary, alpha, group_size, positive, codes, n_iter, gaps, primals,
-                max_iter, tol, gram, correlations, sqnorms, callback, slice_seconds,
-                n_threads):
-    """``solve_codes`` once every atom is live: the products, then the kernel calls."""
-    K = dictionary.shape[0]
     G, C = _products(X, dictionary, gram, correlations, n_threads)
     # kept in the data's dtype: the driver casts each block of rows to float64
-    C = np.ascontiguousarray(C, dtype=X.dtype)
+    C = np.ascontiguousarray(C, dtype=dtype)
     x_sqnorm = (row_sqnorms(X) if sqnorms is None
                 else np.ascontiguousarray(sqnorms, dtype=np.float64))
     # sparse rows of G for the residual refreshes, where local atoms make them pay
@@ -293,8 +283,7 @@ def _products(X, dictionary, gram, correlations, n_threads):
         D64 = D_sparse.astype(np.float64)
         G = (D64 @ D64.T).toarray()
     else:
-        D64 = np.asarray(dictionary, dtype=np.float64)
-        G = _row_blocks_product(D64, D64.T, n_threads)
+        G = _dense_gram(np.asarray(dictionary, dtype=np.float64), n_threads)
     if correlations is not None:
         C = correlations
     elif D_sparse is not None and density <= _SPARSE_PRODUCT_C / n_threads:
@@ -304,9 +293,22 @@ def _products(X, dictionary, gram, correlations, n_threads):
     return np.ascontiguousarray(G, dtype=np.float64), C
 
 
+def _dense_gram(D64, n_threads):
+    """``D D^T`` in one BLAS call (numpy takes syrk for ``A @ A.T``): exactly symmetric, and
+    the same bits on any number of threads -- in row blocks it is neither, and a fit's
+    discrete decisions amplify such differences into a different dictionary. BLAS's own
+    threads are woken only for products big enough to outweigh their spinning afterwards
+    (see ``serial_blas``)."""
+    if n_threads > 1 and D64.shape[0] ** 2 * D64.shape[1] < _THREADED_GRAM_WORK:
+        with serial_blas():
+            return D64 @ D64.T
+    return D64 @ D64.T
+
+
 def _row_blocks_product(A, B, n_threads):
-    """``A @ B`` with the rows of ``A`` in ``n_threads`` blocks, one per thread (numpy
-    releases the GIL in BLAS; one-thread BLAS calls under ``serial_blas``)."""
+    """``A @ B`` with the rows of ``A`` in ``n_threads`` blocks, one per thread, each a
+    one-thread BLAS call (numpy releases the GIL in BLAS): the kernels that follow get both
+    cores (see ``serial_blas``)."""
     if n_threads == 1 or A.shape[0] < 2 * n_threads:
         return A @ B
     out = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
@@ -315,7 +317,7 @@ def _row_blocks_product(A, B, n_threads):
     def block(k):
         np.matmul(A[bounds[k]:bounds[k + 1]], B, out=out[bounds[k]:bounds[k + 1]])
 
-    with _PARALLEL_LAUNCH:
+    with serial_blas(), _PARALLEL_LAUNCH:
         _in_threads(n_threads, n_threads, block)
     return out
 
