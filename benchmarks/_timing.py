@@ -9,12 +9,16 @@ optionally numba), so that the numbers it produces are easy to audit:
   count, so that every solver in one row of a table uses the same number of cores.
 - :func:`format_table` prints a markdown table with, for every time column, its ratio
   to a baseline column.
+- :func:`refuse_existing` and :func:`dump_json_new`: a result file is never overwritten
+  (refused before the run starts, and opened in exclusive mode at the end).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -128,6 +132,18 @@ def peak_rss_mib():
     """Peak resident set size of this process so far, MiB (Linux reports KiB, macOS bytes)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+def refuse_existing(parser, path, option="--json"):
+    """Stop with an argparse error when ``path`` exists: checked before the work, not after."""
+    if path and os.path.exists(path):
+        parser.error(f"{option} {path} exists; refusing to overwrite it")
+
+
+def dump_json_new(path, data, **kwargs):
+    """Write ``data`` as JSON to a *new* file (``FileExistsError`` if it appeared meanwhile)."""
+    with open(path, "x") as f:
+        json.dump(data, f, indent=1, **kwargs)
 
 
 def fmt_seconds(seconds):

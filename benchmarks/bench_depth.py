@@ -87,7 +87,13 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import fmt_seconds, format_table, pinned_threads  # noqa: E402
+from _timing import (  # noqa: E402
+    dump_json_new,
+    fmt_seconds,
+    format_table,
+    pinned_threads,
+    refuse_existing,
+)
 from bench_features import (  # noqa: E402
     _log,
     _timed,
@@ -431,8 +437,7 @@ def parse_args(argv=None):
         args.fashion_sizes = (500, 1500, 1000) if args.quick else (1500, 5000, 2000)
     if args.planted_samples is None:
         args.planted_samples = 700 if args.quick else 1000
-    if args.json and os.path.exists(args.json):
-        p.error(f"--json {args.json} exists; refusing to overwrite it")
+    refuse_existing(p, args.json)
     return args
 
 
@@ -476,8 +481,7 @@ def main(argv=None):
     meta["total_wall"] = fmt_seconds(time.perf_counter() - start)
     meta["total_cpu"] = fmt_seconds(time.process_time() - cpu_start)
     if args.json:  # the figures first: a report that fails must not lose the run
-        with open(args.json, "x") as f:
-            json.dump(dict(meta=meta, args=vars(args), results=results), f, indent=1,
+        dump_json_new(args.json, dict(meta=meta, args=vars(args), results=results),
                       default=float)
     print(report(results, args, meta))
 

@@ -61,7 +61,6 @@ the data set is skipped with a note when the files are absent).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -83,7 +82,13 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import fmt_seconds, format_table, pinned_threads  # noqa: E402
+from _timing import (  # noqa: E402
+    dump_json_new,
+    fmt_seconds,
+    format_table,
+    pinned_threads,
+    refuse_existing,
+)
 
 SMALL_CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 FASHION_CS = (1e-2, 1e-1, 1.0)
@@ -523,8 +528,7 @@ def parse_args(argv=None):
     n_train = args.fashion_sizes[1]
     # the hold-out that picks C: a third / a sixth of the training images, at most 20k / 10k
     args.holdout_sizes = (min(20000, n_train // 3), min(10000, n_train // 6))
-    if args.json and os.path.exists(args.json):
-        p.error(f"--json {args.json} exists; refusing to overwrite it")
+    refuse_existing(p, args.json)
     return args
 
 
@@ -557,8 +561,7 @@ def main(argv=None):
     meta["total_wall"] = fmt_seconds(time.perf_counter() - start)
     print(report(results, datasets, args, meta))
     if args.json:
-        with open(args.json, "x") as f:
-            json.dump(dict(meta=meta, args=vars(args), results=results), f, indent=1,
+        dump_json_new(args.json, dict(meta=meta, args=vars(args), results=results),
                       default=float)
 
 

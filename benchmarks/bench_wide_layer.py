@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import peak_rss_mib, pinned_threads  # noqa: E402
+from _timing import dump_json_new, peak_rss_mib, pinned_threads, refuse_existing  # noqa: E402
 
 from sklearn_structlearn import GroupSparseCodingLayer  # noqa: E402
 from sklearn_structlearn.datasets import load_fashion_mnist  # noqa: E402
@@ -67,8 +67,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.json and Path(args.json).exists():  # checked before an hour of work, not after
-        parser.error(f"--json {args.json} exists; refusing to overwrite it")
+    refuse_existing(parser, args.json)  # checked before an hour of work, not after
 
     X = load_fashion_mnist(subset="train")[0][:args.n_rows]
     Z = Preprocessor("zca").fit_transform(X).astype(np.float32)
@@ -105,8 +104,7 @@ def main(argv=None):
     }
     print(json.dumps(result, indent=1))
     if args.json:
-        with open(args.json, "x") as f:
-            json.dump(result, f, indent=1)
+        dump_json_new(args.json, result)
 
 
 if __name__ == "__main__":
