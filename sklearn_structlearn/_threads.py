@@ -2,7 +2,9 @@
 
 The kernels and the BLAS products run one after the other, never nested, so each may use
 ``n_jobs`` threads; what must not happen is BLAS spawning its own full pool inside worker
-processes of a ``GridSearchCV(n_jobs=...)`` -- threadpoolctl caps it to ours.
+processes of a ``GridSearchCV(n_jobs=...)`` -- threadpoolctl caps it to ours. A code solve
+on several threads goes further: it shares its products out to its own threads and holds
+BLAS to one (``serial_blas``), because BLAS's idle workers spin after a threaded call.
 """
 
 import os
