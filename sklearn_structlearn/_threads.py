@@ -99,7 +99,8 @@ def effective_n_jobs(n_jobs):
 # restores the original. While any code solve shares its products out to its own threads
 # (``serial_blas``), the limit is one thread.
 _BLAS_LOCK = threading.Lock()
-_blas = {"users": 0, "n_threads": None, "serial": 0, "limiter": None}
+# "limit": the one set now (None: the original limits)
+_blas = {"users": 0, "n_threads": None, "serial": 0, "limiter": None, "limit": None}
 _controller = {"controller": None, "n_modules": -1}
 
 
@@ -119,23 +120,22 @@ def _blas_controller():
 
 def _apply_blas_limit():
     """Under ``_BLAS_LOCK``: set the limit the current users need -- one thread during a
-    ``serial_blas`` block, else the shared ``n_jobs``, else (nobody left) the original."""
-    if _blas["serial"]:
-        limit = 1
-    elif _blas["users"]:
-        limit = _blas["n_threads"]
-    else:
-        if _blas["limiter"] is not None:
-            _blas["limiter"].restore_original_limits()
-            _blas["limiter"] = None
+    ``serial_blas`` block, else the shared ``n_jobs``, else (nobody left) the original.
+    Nested and concurrent entries mostly need the limit already set: nothing is called."""
+    limit = 1 if _blas["serial"] else _blas["n_threads"] if _blas["users"] else None
+    if limit == _blas["limit"]:
         return
-    if _blas["limiter"] is None:
+    if limit is None:
+        _blas["limiter"].restore_original_limits()
+        _blas["limiter"] = None
+    elif _blas["limiter"] is None:
         # the first limiter remembers the original limits; later changes go through the
         # same controller (never rebuilt while a limit is set: a library it had not seen
         # would miss the restore)
         _blas["limiter"] = _blas_controller().limit(limits=limit, user_api="blas")
     else:
         _controller["controller"].limit(limits=limit, user_api="blas")
+    _blas["limit"] = limit
 
 
 def _reset_after_fork():
@@ -149,7 +149,7 @@ def _reset_after_fork():
             lock.release()
     if _blas["limiter"] is not None:
         _blas["limiter"].restore_original_limits()
-    _blas.update(users=0, n_threads=None, serial=0, limiter=None)
+    _blas.update(users=0, n_threads=None, serial=0, limiter=None, limit=None)
 
 
 if hasattr(os, "register_at_fork"):
