@@ -567,13 +567,13 @@ def test_sparse_local_atoms_take_the_sparse_path_and_match_the_dense_one(
     original = _encode._products
 
     def spy(X, dictionary, gram, correlations, n_threads):
-        G, C = original(X, dictionary, gram, correlations, 1)
-        calls.append(G)
-        return G, C
+        rows, C = original(X, dictionary, gram, correlations, 1)
+        calls.append(rows.G)
+        return rows, C
 
     monkeypatch.setattr(_encode, "_products", spy)
     sparse_codes, *_ = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)
-    assert calls
+    assert calls and calls[0] is not None  # formed by scipy: its CSR rows pay
     assert_kkt(X, D, sparse_codes, alpha, group_size, positive, rtol=1e-6)
     monkeypatch.setattr(_encode, "_SPARSE_GRAM_REFRESH", -1.0)
     monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_C", -1.0)
@@ -582,15 +582,88 @@ def test_sparse_local_atoms_take_the_sparse_path_and_match_the_dense_one(
     assert_allclose(sparse_codes, dense_codes, atol=1e-6)
 
 
-def test_sparse_products_equal_dense_products(rng):
+def _all_gram_rows(rows, K):
+    """G from a GramRows: the dense matrix, or every row computed by the kernels' routine."""
+    from sklearn_structlearn._solvers._encode import _EMPTY_FLOAT, _EMPTY_INT
+    from sklearn_structlearn._solvers._gram import fill_gram_row
+
+    if rows.G is not None:
+        return rows.G
+    G = np.full((K, K), np.nan)
+    have = np.zeros(K, dtype=np.uint8)
+    grows = (have, _EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT) + rows.lazy
+    for j in range(K)[::-1]:
+        fill_gram_row(G, grows, j)
+    assert have.all()
+    return G
+
+
+def _scattered_dictionary(rng, n_components, n_features=400, fan_in=10):
+    """Atoms on ``fan_in`` random inputs each: sparse atoms (2.5%) whose Gram matrix is not
+    (about 22% of the pairs share an input) -- the lazy Gram rows' regime."""
+    D = np.zeros((n_components, n_features))
+    for k in range(n_components):
+        D[k, rng.choice(n_features, fan_in, replace=False)] = rng.standard_normal(fan_in)
+    return D / np.linalg.norm(D, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("make", [_local_dictionary, _scattered_dictionary])
+def test_sparse_products_equal_dense_products(rng, make):
     from sklearn_structlearn._solvers._encode import _products
 
-    D = _local_dictionary(rng, 30)
+    D = make(rng, 30)
     X = rng.standard_normal((5, D.shape[1]))
-    G, C = _products(X, D, None, None, 1)
+    rows, C = _products(X, D, None, None, 1)
+    # local atoms: G sparse enough for its CSR rows, formed; scattered ones: left lazy
+    assert (rows.G is None) == (make is _scattered_dictionary)
+    G = _all_gram_rows(rows, 30)
     assert_allclose(G, D @ D.T, atol=1e-12)
+    assert np.array_equal(G, G.T)
     assert_allclose(C, X @ D.T, atol=1e-12)
     X32 = X.astype(np.float32)
-    G, C = _products(X32, D.astype(np.float32), None, None, 1)
-    assert G.dtype == np.float64 and C.dtype == np.float32
+    rows, C = _products(X32, D.astype(np.float32), None, None, 1)
+    assert _all_gram_rows(rows, 30).dtype == np.float64 and C.dtype == np.float32
     assert_allclose(C, X @ D.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("group_size", [1, 4])
+@pytest.mark.parametrize("positive", [False, True])
+def test_lazy_gram_rows_give_the_dense_path_codes_on_any_number_of_threads(
+        monkeypatch, group_size, positive):
+    # With sparse atoms and a dense G, each kernel thread computes the rows of G it reads
+    # on first use: the codes are optimal, agree with the dense G's, and are the same bits
+    # on one and two threads (rows are computed identically by whichever thread); warm
+    # starts read the rows of their support first.
+    from sklearn_structlearn._solvers import _encode
+    from sklearn_structlearn._threads import thread_limits
+
+    rng = np.random.default_rng(5)
+    D = _scattered_dictionary(rng, 64)
+    X = rng.standard_normal((40, 12)) @ D[:12] + 0.05 * rng.standard_normal((40, 400))
+    X[:, ::7] += 0.3 * rng.standard_normal((40, 58))
+    alpha = 0.05 * alpha_max(X, D, group_size, positive)
+    taken = []
+    original = _encode._products
+
+    def spy(*args):
+        rows, C = original(*args)
+        taken.append(rows.G is None)
+        return rows, C
+
+    monkeypatch.setattr(_encode, "_products", spy)
+    # lazy on two threads too (the default takes it below 4% density there)
+    monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_G", 1.0)
+    runs = []
+    for n_threads in (1, 2):
+        with thread_limits(n_threads):
+            runs.append(solve_codes(X, D, alpha, group_size, positive, tol=1e-10)[0])
+    assert taken == [True, True]
+    assert_array_equal(runs[0], runs[1])
+    assert_kkt(X, D, runs[0], alpha, group_size, positive, rtol=1e-6)
+    assert 0 < np.count_nonzero(runs[0]) < runs[0].size // 2
+    warm = solve_codes(X, D, alpha, group_size, positive, init=runs[0], tol=1e-10)[0]
+    assert_allclose(warm, runs[0], atol=1e-8)
+    monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_G", -1.0)
+    dense = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)[0]
+    assert taken[-1] is False
+    assert_allclose(runs[0], dense, atol=1e-6)

@@ -107,9 +107,9 @@ def test_the_gram_matrix_has_the_same_bits_on_any_number_of_threads():
     grams = []
     for n_threads in (1, 2):
         with thread_limits(n_threads):
-            G, C = _products(X, D, None, None, n_threads)
+            rows, C = _products(X, D, None, None, n_threads)
         assert_allclose(C, X @ D.T, rtol=1e-12, atol=1e-12)
-        grams.append(G)
+        grams.append(rows.G)
     assert np.array_equal(grams[0], grams[1]) and np.array_equal(grams[0], grams[0].T)
 
 

@@ -39,6 +39,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
@@ -47,6 +48,7 @@ from numba import njit
 
 from .._sparse import row_sqnorms
 from .._threads import _PARALLEL_LAUNCH, serial_blas
+from ._gram import gram_diagonal
 from ._group import group_row
 from ._lasso import lasso_row
 
@@ -60,18 +62,21 @@ _SPARSE_PRODUCT_G = 0.08
 _SPARSE_GRAM_REFRESH = 0.15
 # multiply-adds of D D^T above which BLAS's own threads compute it (see _dense_gram)
 _THREADED_GRAM_WORK = 2e9
+# atoms whose rows of G estimate its density (see _sparse_gram_rows)
+_GRAM_DENSITY_SAMPLE = 64
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 _EMPTY_FLOAT = np.zeros(0, dtype=np.float64)
 
 
 @njit(cache=True, nogil=True)
-def encode_bcd(G, gptr, gidx, gval, C, x_sqnorm, codes, L, alpha, group_size, positive,
-               max_iter, tol, cap, start, stop, n_iter, gaps, primals):
+def encode_bcd(G, grows, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol, cap,
+               start, stop, n_iter, gaps, primals):
     """Solve the code problem for rows ``start:stop`` of ``C = X D^T`` (in place in ``codes``).
 
     Parameters
     ----------
-    G : (K, K) float64 array, ``D D^T``.
+    G, grows : ``D D^T``, (K, K) float64, or a buffer its rows are computed into on first
+        use, and where the rows come from (see ``_gram``).
     C : (n, K) float64 array, ``X D^T``.
     x_sqnorm : (n,) float64, ``||x_i||^2``.
     codes : (n, K) float64 array, warm start on entry, solution on exit.
@@ -82,9 +87,11 @@ def encode_bcd(G, gptr, gidx, gval, C, x_sqnorm, codes, L, alpha, group_size, po
     """
     K = C.shape[1]
     n_groups = K // group_size
+    gdiag = np.empty(K, dtype=np.float64)
+    gram_diagonal(G, grows, gdiag)
     ridge = 0.0
     for j in range(K):
-        ridge = max(ridge, 1e-9 * G[j, j])
+        ridge = max(ridge, 1e-9 * gdiag[j])
     a = np.empty(K, dtype=np.float64)
     r = np.empty(K, dtype=np.float64)
     c = np.empty(K, dtype=np.float64)
@@ -105,7 +112,7 @@ def encode_bcd(G, gptr, gidx, gval, C, x_sqnorm, codes, L, alpha, group_size, po
         for j in range(K):
             a[j] = codes[i, j]
             c[j] = C[i, j]
-        it, gap, primal = group_row(G, gptr, gidx, gval, L, c, x_sqnorm[i], a, r, alpha,
+        it, gap, primal = group_row(G, grows, gdiag, L, c, x_sqnorm[i], a, r, alpha,
                                     group_size, positive, max_iter, tol, cap, ridge, sg,
                                     gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf,
                                     viol, cand)
@@ -117,13 +124,12 @@ def encode_bcd(G, gptr, gidx, gval, C, x_sqnorm, codes, L, alpha, group_size, po
 
 
 @njit(cache=True, nogil=True)
-def encode_lasso(G, gptr, gidx, gval, C, x_sqnorm, codes, alpha, positive, max_iter, tol, cap,
-                 start, stop, n_iter, gaps, primals):
+def encode_lasso(G, grows, C, x_sqnorm, codes, alpha, positive, max_iter, tol, cap, start, stop,
+                 n_iter, gaps, primals):
     """``encode_bcd`` for ``group_size == 1`` (see ``_lasso.py``); ``cap`` bounds the support."""
     K = C.shape[1]
     gdiag = np.empty(K, dtype=np.float64)
-    for j in range(K):
-        gdiag[j] = G[j, j]
+    gram_diagonal(G, grows, gdiag)
     a = np.empty(K, dtype=np.float64)
     r = np.empty(K, dtype=np.float64)
     c = np.empty(K, dtype=np.float64)
@@ -145,9 +151,9 @@ def encode_lasso(G, gptr, gidx, gval, C, x_sqnorm, codes, alpha, positive, max_i
         for j in range(K):
             a[j] = codes[i, j]
             c[j] = C[i, j]
-        it, gap, primal = lasso_row(G, gptr, gidx, gval, gdiag, c, x_sqnorm[i], a, r, alpha,
-                                    positive, max_iter, tol, cap, S, where, theta, x, rs, U,
-                                    Gs, col, g, d, delta, Hd, viol, cand)
+        it, gap, primal = lasso_row(G, grows, gdiag, c, x_sqnorm[i], a, r, alpha, positive,
+                                    max_iter, tol, cap, S, where, theta, x, rs, U, Gs, col, g,
+                                    d, delta, Hd, viol, cand)
         for j in range(K):
             codes[i, j] = a[j]
         n_iter[i] = it
@@ -155,19 +161,31 @@ def encode_lasso(G, gptr, gidx, gval, C, x_sqnorm, codes, alpha, positive, max_i
         primals[i] = primal
 
 
-def group_lipschitz(gram, group_size):
+def group_lipschitz(gram, group_size, from_atoms=False):
     """Largest eigenvalue of each diagonal block of the Gram matrix (the group step sizes).
 
-    Blocks whose atoms are all zero get 0, which the kernel reads as "dead, skip"."""
-    gram = np.asarray(gram, dtype=np.float64)
-    K = gram.shape[0]
-    if group_size == 1:
-        L = np.diag(gram).copy()
+    ``from_atoms``: ``gram`` is the dictionary D itself (the blocks ``D_g D_g^T`` are then
+    computed from it, for solves that never form G). Blocks whose atoms are all zero get 0,
+    which the kernel reads as "dead, skip"."""
+    if from_atoms:
+        D = gram.toarray() if sp.issparse(gram) else np.asarray(gram)
+        D = D.astype(np.float64, copy=False)
+        K = D.shape[0]
+        if group_size == 1:
+            L = np.einsum("ij,ij->i", D, D)
+        else:
+            Dg = D.reshape(K // group_size, group_size, -1)
+            L = np.ascontiguousarray(np.linalg.eigvalsh(Dg @ Dg.transpose(0, 2, 1))[:, -1])
     else:
-        n_groups = K // group_size
-        idx = np.arange(n_groups)
-        blocks = gram.reshape(n_groups, group_size, n_groups, group_size)[idx, :, idx, :]
-        L = np.ascontiguousarray(np.linalg.eigvalsh(blocks)[:, -1])
+        gram = np.asarray(gram, dtype=np.float64)
+        K = gram.shape[0]
+        if group_size == 1:
+            L = np.diag(gram).copy()
+        else:
+            n_groups = K // group_size
+            idx = np.arange(n_groups)
+            blocks = gram.reshape(n_groups, group_size, n_groups, group_size)[idx, :, idx, :]
+            L = np.ascontiguousarray(np.linalg.eigvalsh(blocks)[:, -1])
     scale = L.max() if L.size else 0.0
     # eigvalsh of an all-zero block can come back as -1e-17: treat such blocks as dead
     L[L <= 1e-12 * max(scale, np.finfo(np.float64).tiny)] = 0.0
@@ -231,29 +249,38 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         codes[:, live] = codes_live
         codes[:, ~live] = 0
         return codes, n_iter, gaps, primals
-    G, C = _products(X, dictionary, gram, correlations, n_threads)
+    rows, C = _products(X, dictionary, gram, correlations, n_threads)
     # kept in the data's dtype: the driver casts each block of rows to float64
     C = np.ascontiguousarray(C, dtype=dtype)
     x_sqnorm = (row_sqnorms(X) if sqnorms is None
                 else np.ascontiguousarray(sqnorms, dtype=np.float64))
     # sparse rows of G for the residual refreshes, where local atoms make them pay
-    gptr, gidx, gval = _EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT
-    if np.count_nonzero(G) <= _SPARSE_GRAM_REFRESH * G.size:
-        Gs = sp.csr_matrix(G)
-        gptr, gidx, gval = Gs.indptr.astype(np.int64), Gs.indices.astype(np.int64), Gs.data
+    gcsr = (_EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT)
+    if rows.G is not None and np.count_nonzero(rows.G) <= _SPARSE_GRAM_REFRESH * rows.G.size:
+        Gs = sp.csr_matrix(rows.G)
+        gcsr = (Gs.indptr.astype(np.int64), Gs.indices.astype(np.int64), Gs.data)
+    gram_buffers = _gram_buffers(rows, K)
+
+    def gram():
+        G, have = gram_buffers()
+        return G, (have,) + gcsr + rows.lazy
+
     # supports beyond the rank of G (<= n_features) are degenerate: the factor buffers of
     # the kernels are sized for n_features atoms plus a margin
     cap = int(min(K, dictionary.shape[1] + 64))
     if group_size == 1:
         def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
-            encode_lasso(G, gptr, gidx, gval, Cb, xb, codes_b, float(alpha), bool(positive),
-                         iters, float(tol), cap, start, stop, it_b, gap_b, primal_b)
+            G, grows = gram()
+            encode_lasso(G, grows, Cb, xb, codes_b, float(alpha), bool(positive), iters,
+                         float(tol), cap, start, stop, it_b, gap_b, primal_b)
     else:
-        L = group_lipschitz(G, group_size)
+        L = group_lipschitz(rows.G if rows.G is not None else dictionary, group_size,
+                            from_atoms=rows.G is None)
         cap_g = max(cap - cap % group_size, group_size)
 
         def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
-            encode_bcd(G, gptr, gidx, gval, Cb, xb, codes_b, L, float(alpha), int(group_size),
+            G, grows = gram()
+            encode_bcd(G, grows, Cb, xb, codes_b, L, float(alpha), int(group_size),
                        bool(positive), iters, float(tol), cap_g, start, stop, it_b, gap_b,
                        primal_b)
     _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, int(max_iter), float(tol),
@@ -261,8 +288,19 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
     return codes, n_iter, gaps, primals
 
 
+class GramRows(NamedTuple):
+    """Where the kernels read ``G = D D^T``: the dense matrix ``G``, or (``G`` None) rows
+    computed on first use from the sparse atoms in ``lazy`` (see ``_gram``)."""
+
+    G: Optional[np.ndarray]
+    lazy: tuple
+
+
+_NO_LAZY = (_EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT, _EMPTY_INT, _EMPTY_INT, _EMPTY_FLOAT)
+
+
 def _products(X, dictionary, gram, correlations, n_threads):
-    """``G = D D^T`` (float64) and ``C = X D^T``, as sparse products where atoms are sparse.
+    """The rows of ``G = D D^T`` (float64, a ``GramRows``) and ``C = X D^T``.
 
     These two products are the unavoidable cost; everything after is O(K * support) per
     row. G is float64 whatever the data dtype: a float32-rounded Gram matrix of an
@@ -270,27 +308,66 @@ def _products(X, dictionary, gram, correlations, n_threads):
     objective is unbounded below. Sparse products pay below a density that the threads
     lower (scipy's sparse product runs on one thread): measured crossovers on one thread
     (Fashion-MNIST, local atoms, K = 1024-4096) were ~13% for ``X D^T`` and ~8% for
-    ``D D^T``. Dense products on several threads are shared out in row blocks to the
-    solver's threads (see ``serial_blas``).
+    ``D D^T``. Below the latter, G is not formed: the kernels compute the rows of the
+    atoms that enter a support (30% of them for 4,096 local atoms on 2,000 images), unless
+    G is so sparse that its CSR rows pay in the residual refreshes (then it is formed by
+    scipy, see ``_SPARSE_GRAM_REFRESH``). Dense products on several threads are shared
+    out in row blocks to the solver's threads (see ``serial_blas``).
     """
     density = np.count_nonzero(dictionary) / max(dictionary.size, 1)
     D_sparse = None
     if density <= max(_SPARSE_PRODUCT_C, _SPARSE_PRODUCT_G) / n_threads:
-        D_sparse = sp.csr_matrix(dictionary)
+        D_sparse = sp.csr_matrix(dictionary, dtype=np.float64)
     if gram is not None:
-        G = gram
+        rows = GramRows(np.ascontiguousarray(gram, dtype=np.float64), _NO_LAZY)
     elif D_sparse is not None and density <= _SPARSE_PRODUCT_G / n_threads:
-        D64 = D_sparse.astype(np.float64)
-        G = (D64 @ D64.T).toarray()
+        rows = _sparse_gram_rows(D_sparse)
     else:
-        G = _dense_gram(np.asarray(dictionary, dtype=np.float64), n_threads)
+        rows = GramRows(_dense_gram(np.asarray(dictionary, dtype=np.float64), n_threads),
+                        _NO_LAZY)
     if correlations is not None:
         C = correlations
     elif D_sparse is not None and density <= _SPARSE_PRODUCT_C / n_threads:
         C = np.asarray(X @ D_sparse.T.astype(X.dtype))
     else:
         C = _row_blocks_product(X, dictionary.T, n_threads)
-    return np.ascontiguousarray(G, dtype=np.float64), C
+    return rows, C
+
+
+def _sparse_gram_rows(D_sparse):
+    """G for sparse atoms: formed by scipy if the rows of a sample of atoms say it is sparse
+    enough for the CSR refreshes, else left to be computed row by row in the kernels."""
+    K = D_sparse.shape[0]
+    sample = np.unique(np.linspace(0, K - 1, min(K, _GRAM_DENSITY_SAMPLE)).astype(int))
+    if (D_sparse[sample] @ D_sparse.T).nnz <= _SPARSE_GRAM_REFRESH * sample.size * K:
+        return GramRows((D_sparse @ D_sparse.T).toarray(), _NO_LAZY)
+    D_sparse.sort_indices()
+    D_csc = D_sparse.tocsc()
+    D_csc.sort_indices()
+    lazy = tuple(np.ascontiguousarray(a, dtype=t) for a, t in (
+        (D_sparse.indptr, np.int64), (D_sparse.indices, np.int64), (D_sparse.data, np.float64),
+        (D_csc.indptr, np.int64), (D_csc.indices, np.int64), (D_csc.data, np.float64)))
+    return GramRows(None, lazy)
+
+
+def _gram_buffers(rows, K):
+    """A function returning ``(G, have)`` for the calling thread's kernel calls: the dense G
+    with every row present, or the thread's own buffer of lazily computed rows (threads
+    never write rows another one reads; the rows are the same bits whoever computes them).
+    The buffers live as long as this solve."""
+    if rows.G is not None:
+        have = np.ones(K, dtype=np.uint8)
+        return lambda: (rows.G, have)
+    local = threading.local()
+
+    def buffers():
+        if not hasattr(local, "G"):
+            # untouched pages of np.empty take no memory: only the computed rows do
+            local.G = np.empty((K, K), dtype=np.float64)
+            local.have = np.zeros(K, dtype=np.uint8)
+        return local.G, local.have
+
+    return buffers
 
 
 def _dense_gram(D64, n_threads):

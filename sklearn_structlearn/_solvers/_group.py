@@ -29,7 +29,7 @@ from numba import njit
 from ._cholesky import (axpy, backward_solve, cholesky_in_place, copy_row, forward_solve,
                         shift_left)
 from ._gap import gap_from_sums
-from ._gram import subtract_gram_row
+from ._gram import fill_gram_row, subtract_gram_row
 from ._prox import group_shrink
 from ._select import select_largest
 
@@ -80,7 +80,7 @@ def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand)
 
 
 @njit(cache=True, nogil=True)
-def _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q):
+def _refresh(G, grows, c, a, r, gs, sg, q):
     """r = c - G a on every atom (a is zero off the support groups ``sg[:q]``)."""
     for i in range(r.shape[0]):
         r[i] = c[i]
@@ -89,7 +89,7 @@ def _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q):
         for k in range(g * gs, (g + 1) * gs):
             ak = a[k]
             if ak != 0.0:
-                subtract_gram_row(G, gptr, gidx, gval, k, ak, r)
+                subtract_gram_row(G, grows, k, ak, r)
 
 
 @njit(cache=True, nogil=True)
@@ -311,6 +311,14 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
         else:
             g_prev = np.inf
     return q, steps
+
+
+@njit(cache=True, nogil=True)
+def _fill_group_rows(G, grows, g, gs):
+    """The rows of G of group g's atoms, computed if absent (the group enters the support)."""
+    for k in range(g * gs, (g + 1) * gs):
+        if grows[0][k] == 0:
+            fill_gram_row(G, grows, k)
 
 
 @njit(cache=True, nogil=True)
@@ -541,12 +549,13 @@ def _newton_gram(G, L, a, r, alpha, gs, sg, gwhere, q, Gs, H, grad, d, Hd, delta
 # inlined into its one caller (_encode): compiled on its own, Numba would optimise the
 # whole kernel twice, here and again in the caller
 @njit(cache=True, nogil=True, inline="always")
-def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap,
-              ridge, sg, gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
+def group_row(G, grows, gdiag, L, c, xsq, a, r, alpha, gs, positive, max_iter, tol, cap, ridge,
+              sg, gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf, viol, cand):
     """Solve one group-lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
-    ``gptr``, ``gidx``, ``gval`` are the sparse rows of G, or empty (see ``_gram``); ``L``
-    holds the largest eigenvalue of each diagonal block of G (0: a dead group);
+    ``G`` and ``grows`` give the rows of G (see ``_gram``; a group's rows are read once it
+    enters the support) and ``gdiag`` its diagonal; ``L`` holds the largest eigenvalue of
+    each diagonal block of G (0: a dead group);
     ``cap`` bounds the number of coordinates in the support; ``ridge`` (a tiny multiple of
     the largest ``G_jj``) keeps the Newton systems of dependent supports solvable.
     Returns (outer iterations, duality gap, primal value)."""
@@ -557,7 +566,7 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
         gwhere[g] = -1
         nonzero = False
         for j in range(g * gs, (g + 1) * gs):
-            if L[g] <= 0.0 or G[j, j] <= 0.0 or (positive and a[j] < 0.0):
+            if L[g] <= 0.0 or gdiag[j] <= 0.0 or (positive and a[j] < 0.0):
                 a[j] = 0.0  # a zero atom's only optimal code is 0; prox steps only shrink it
             elif a[j] != 0.0:
                 nonzero = True
@@ -568,10 +577,11 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
                 continue
             sg[q] = g
             gwhere[g] = q
+            _fill_group_rows(G, grows, g, gs)
             if not positive:
                 _gs_add(G, Gs, sg, q, gs)
             q += 1
-    _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
+    _refresh(G, grows, c, a, r, gs, sg, q)
     g_tol = 0.1 * tol * alpha
     it = 0
     gap = np.inf
@@ -594,6 +604,7 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
             g = cand[t]
             sg[q + t] = g
             gwhere[g] = q + t
+            _fill_group_rows(G, grows, g, gs)
             if not positive:
                 _gs_add(G, Gs, sg, q + t, gs)
         q += n_add
@@ -632,7 +643,7 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
                     break
         elif steps > 0:
             moved = True
-        _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
+        _refresh(G, grows, c, a, r, gs, sg, q)
         if not moved:
             # no violator and the support solved to g_tol, yet the gap is too wide: ask
             # for a more precise support, until that is below rounding
@@ -645,7 +656,7 @@ def group_row(G, gptr, gidx, gval, L, c, xsq, a, r, alpha, gs, positive, max_ite
             for j in range(gs):
                 Hd[t * gs + j] = a[sg[t] * gs + j]
         if _drop_useless_groups(G, a, r, alpha, gs, sg, q, buf):
-            _refresh(G, gptr, gidx, gval, c, a, r, gs, sg, q)
+            _refresh(G, grows, c, a, r, gs, sg, q)
             gap2, primal2, _ = _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L,
                                                   viol, cand)
             if gap2 <= tol * primal2:

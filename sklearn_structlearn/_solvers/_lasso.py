@@ -31,7 +31,7 @@ from numba import njit
 from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, copy_row,
                         forward_solve, shift_left)
 from ._gap import gap_from_sums
-from ._gram import subtract_gram_row
+from ._gram import fill_gram_row, subtract_gram_row
 from ._select import select_largest
 
 # working-set growth: this fraction of the support enters per outer iteration, at least
@@ -51,7 +51,7 @@ _PIVOT_FLOOR = 1e-9
 
 @njit(cache=True, nogil=True)
 def _append(G, j, sign, rj, m, S, where, theta, x, rs, U, Gs, col):
-    """Put atom j at position m of the support (x = 0)."""
+    """Put atom j at position m of the support (x = 0); its row of G must be present."""
     for t in range(m):
         v = G[j, S[t]]
         col[t] = v
@@ -98,7 +98,7 @@ def _matvec(Gs, m, v, out):
 
 
 @njit(cache=True, nogil=True)
-def _refresh(G, gptr, gidx, gval, c, r, S, x, m):
+def _refresh(G, grows, c, r, S, x, m):
     """r = c - G a on every atom, a being x on the support (rows of G, see ``_gram``)."""
     K = r.shape[0]
     for i in range(K):
@@ -106,7 +106,7 @@ def _refresh(G, gptr, gidx, gval, c, r, S, x, m):
     for s in range(m):
         v = x[s]
         if v != 0.0:
-            subtract_gram_row(G, gptr, gidx, gval, S[s], v, r)
+            subtract_gram_row(G, grows, S[s], v, r)
 
 
 @njit(cache=True, nogil=True)
@@ -244,12 +244,11 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
 # inlined into its one caller (_encode): compiled on its own, Numba would optimise the
 # whole kernel twice, here and again in the caller
 @njit(cache=True, nogil=True, inline="always")
-def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S,
-              where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
+def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
     """Solve one lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
-    ``gdiag`` is the diagonal of G (squared atom norms; 0 marks a dead atom); ``gptr``,
-    ``gidx``, ``gval`` its sparse rows, or empty (see ``_gram``).
+    ``G`` and ``grows`` give the rows of G (see ``_gram``); ``gdiag`` is its diagonal
+    (squared atom norms; 0 marks a dead atom).
 
     Returns (outer iterations, duality gap, primal value)."""
     K = a.shape[0]
@@ -264,10 +263,12 @@ def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_ite
                 a[j] = 0.0
                 continue
             sign = 1.0 if a[j] > 0.0 else -1.0
+            if grows[0][j] == 0:
+                fill_gram_row(G, grows, j)
             _append(G, j, sign, 0.0, m, S, where, theta, x, rs, U, Gs, col)
             x[m] = a[j]
             m += 1
-    _refresh(G, gptr, gidx, gval, c, r, S, x, m)
+    _refresh(G, grows, c, r, S, x, m)
     for s in range(m):
         rs[s] = r[S[s]]
     it = 0
@@ -289,8 +290,10 @@ def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_ite
         select_largest(viol, cand, n_viol, n_add)
         for t in range(n_add):
             j = cand[t]
-            _append(G, j, 1.0 if r[j] > 0.0 else -1.0, r[j], m, S, where, theta, x, rs,
-                    U, Gs, col)
+            if grows[0][j] == 0:
+                fill_gram_row(G, grows, j)
+            _append(G, j, 1.0 if r[j] > 0.0 else -1.0, r[j], m, S, where, theta, x, rs, U, Gs,
+                    col)
             m += 1
         m, steps = _support_steps(alpha, m, n_add, S, where, theta, x, rs, U, Gs, a, g, d,
                                   delta, Hd, g_tol, _STEPS_PER_ATOM * (m + 1) + 8)
@@ -302,7 +305,7 @@ def lasso_row(G, gptr, gidx, gval, gdiag, c, xsq, a, r, alpha, positive, max_ite
                 break
         for s in range(m):
             a[S[s]] = x[s]
-        _refresh(G, gptr, gidx, gval, c, r, S, x, m)
+        _refresh(G, grows, c, r, S, x, m)
         for s in range(m):
             rs[s] = r[S[s]]
     return it, gap, primal
