@@ -35,8 +35,8 @@ helping the tables does not hurt the images.
 
 Run::
 
-    nice -n 10 python benchmarks/bench_table_widths.py --threads 1 --json out.json   # ~8 min
-    python benchmarks/bench_table_widths.py --seeds 0 --settings default width/4      # ~1 min
+    nice -n 10 python benchmarks/bench_table_widths.py --digits --threads 1 --json out.json   # ~4 min
+    python benchmarks/bench_table_widths.py --seeds 0 --settings default width/4      # ~20 s
 
 Markdown report on stdout, progress on stderr, every per-fold figure in ``--json``.
 """
