@@ -29,14 +29,14 @@ read-out does not have to estimate one weight per unit from the training rows.
 
 Settings (``SETTINGS``): the defaults; the "auto" width divided by 2 and by 4 (all else
 "auto"); the default width with a denser code (relative code penalty 0.03); narrow and
-dense layers (64 units at relative penalty 0.05, 32 units at 0.02). With ``--digits`` the same is done
-on digits (one 70/30 split) for widths 512 (the default), 256 and 128, to check that a rule
-helping the tables does not hurt the images.
+dense layers (64 units at relative penalty 0.05, 32 units at 0.02). With ``--digits`` the
+same is done on digits (one 70/30 split) for widths 512 (the default), 256 and 128, to
+check that a rule helping the tables does not hurt the images.
 
 Run::
 
-    nice -n 10 python benchmarks/bench_table_widths.py --digits --threads 1 --json out.json   # ~4 min
-    python benchmarks/bench_table_widths.py --seeds 0 --settings default width/4      # ~20 s
+    nice -n 10 python benchmarks/bench_table_widths.py --digits --json out.json   # ~4 min
+    python benchmarks/bench_table_widths.py --seeds 0 --settings default width/4  # ~20 s
 
 Markdown report on stdout, progress on stderr, every per-fold figure in ``--json``.
 """
@@ -138,8 +138,9 @@ def run_raw(info):
     return float(np.mean(accs))
 
 
-MEASURES = ("accuracy_reconstruction", "units", "alpha", "units_per_row_train", "units_per_row_test", "rows_per_unit",
-            "ev_train", "ev_test", "decodable", "fit_cpu")
+MEASURES = ("accuracy_reconstruction", "units", "alpha", "units_per_row_train",
+            "units_per_row_test", "rows_per_unit", "ev_train", "ev_test", "decodable",
+            "fit_cpu")
 
 
 def report(results, raw, meta):
@@ -157,7 +158,8 @@ def report(results, raw, meta):
             m = {k: float(np.mean([f[k] for f in folds])) for k in MEASURES}
             lines.append(
                 f"| {setting} | {', '.join(f'{a:.4f}' for a in accs)} | {np.mean(accs):.4f} | "
-                f"{m['accuracy_reconstruction']:.4f} | {m['units']:.0f} | {m['alpha']:.3f} | {m['units_per_row_train']:.1f} / "
+                f"{m['accuracy_reconstruction']:.4f} | {m['units']:.0f} | {m['alpha']:.3f} | "
+                f"{m['units_per_row_train']:.1f} / "
                 f"{m['units_per_row_test']:.1f} | {m['rows_per_unit']:.0f} | "
                 f"{m['ev_train']:.3f} / {m['ev_test']:.3f} | {m['decodable']:.3f} |")
         lines.append("")
