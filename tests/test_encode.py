@@ -651,8 +651,6 @@ def test_lazy_gram_rows_give_the_dense_path_codes_on_any_number_of_threads(
         return rows, C
 
     monkeypatch.setattr(_encode, "_products", spy)
-    # lazy on two threads too (the default takes it below 4% density there)
-    monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_G", 1.0)
     runs = []
     for n_threads in (1, 2):
         with thread_limits(n_threads):

@@ -305,29 +305,30 @@ def _products(X, dictionary, gram, correlations, n_threads):
     These two products are the unavoidable cost; everything after is O(K * support) per
     row. G is float64 whatever the data dtype: a float32-rounded Gram matrix of an
     over-complete dictionary can have negative eigenvalues, along which the Gram-form
-    objective is unbounded below. Sparse products pay below a density that the threads
-    lower (scipy's sparse product runs on one thread): measured crossovers on one thread
-    (Fashion-MNIST, local atoms, K = 1024-4096) were ~13% for ``X D^T`` and ~8% for
-    ``D D^T``. Below the latter, G is not formed: the kernels compute the rows of the
-    atoms that enter a support (30% of them for 4,096 local atoms on 2,000 images), unless
-    G is so sparse that its CSR rows pay in the residual refreshes (then it is formed by
-    scipy, see ``_SPARSE_GRAM_REFRESH``). Dense products on several threads are shared
-    out in row blocks to the solver's threads (see ``serial_blas``).
+    objective is unbounded below. Sparse products pay below a density: measured crossovers
+    on one thread (Fashion-MNIST, local atoms, K = 1024-4096) were ~13% for ``X D^T``, which
+    the threads lower (scipy's sparse product runs on one thread), and ~8% for ``D D^T``.
+    Below the latter, G is not formed: each kernel thread computes the rows of the atoms
+    that enter a support (30% of them for 4,096 local atoms on 2,000 images), unless G is so
+    sparse that its CSR rows pay in the residual refreshes (then scipy forms it, see
+    ``_SPARSE_GRAM_REFRESH``). Dense products on several threads are shared out in row
+    blocks to the solver's threads (see ``serial_blas``).
     """
     density = np.count_nonzero(dictionary) / max(dictionary.size, 1)
-    D_sparse = None
-    if density <= max(_SPARSE_PRODUCT_C, _SPARSE_PRODUCT_G) / n_threads:
-        D_sparse = sp.csr_matrix(dictionary, dtype=np.float64)
+    sparse_c = correlations is None and density <= _SPARSE_PRODUCT_C / n_threads
+    # lazy rows are computed by the kernel threads themselves: no division by the threads
+    sparse_g = gram is None and density <= _SPARSE_PRODUCT_G
+    D_sparse = sp.csr_matrix(dictionary, dtype=np.float64) if sparse_c or sparse_g else None
     if gram is not None:
         rows = GramRows(np.ascontiguousarray(gram, dtype=np.float64), _NO_LAZY)
-    elif D_sparse is not None and density <= _SPARSE_PRODUCT_G / n_threads:
+    elif sparse_g:
         rows = _sparse_gram_rows(D_sparse)
     else:
         rows = GramRows(_dense_gram(np.asarray(dictionary, dtype=np.float64), n_threads),
                         _NO_LAZY)
     if correlations is not None:
         C = correlations
-    elif D_sparse is not None and density <= _SPARSE_PRODUCT_C / n_threads:
+    elif sparse_c:
         C = np.asarray(X @ D_sparse.T.astype(X.dtype))
     else:
         C = _row_blocks_product(X, dictionary.T, n_threads)
