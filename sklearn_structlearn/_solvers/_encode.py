@@ -161,31 +161,30 @@ def encode_lasso(G, grows, C, x_sqnorm, codes, alpha, positive, max_iter, tol, c
         primals[i] = primal
 
 
-def group_lipschitz(gram, group_size, from_atoms=False):
+def group_lipschitz(gram, group_size):
     """Largest eigenvalue of each diagonal block of the Gram matrix (the group step sizes).
 
-    ``from_atoms``: ``gram`` is the dictionary D itself (the blocks ``D_g D_g^T`` are then
-    computed from it, for solves that never form G). Blocks whose atoms are all zero get 0,
-    which the kernel reads as "dead, skip"."""
-    if from_atoms:
-        D = gram.toarray() if sp.issparse(gram) else np.asarray(gram)
-        D = D.astype(np.float64, copy=False)
-        K = D.shape[0]
-        if group_size == 1:
-            L = np.einsum("ij,ij->i", D, D)
-        else:
-            Dg = D.reshape(K // group_size, group_size, -1)
-            L = np.ascontiguousarray(np.linalg.eigvalsh(Dg @ Dg.transpose(0, 2, 1))[:, -1])
-    else:
-        gram = np.asarray(gram, dtype=np.float64)
-        K = gram.shape[0]
-        if group_size == 1:
-            L = np.diag(gram).copy()
-        else:
-            n_groups = K // group_size
-            idx = np.arange(n_groups)
-            blocks = gram.reshape(n_groups, group_size, n_groups, group_size)[idx, :, idx, :]
-            L = np.ascontiguousarray(np.linalg.eigvalsh(blocks)[:, -1])
+    Blocks whose atoms are all zero get 0, which the kernel reads as "dead, skip"."""
+    gram = np.asarray(gram, dtype=np.float64)
+    K = gram.shape[0]
+    if group_size == 1:
+        return _dead_blocks_to_zero(np.diag(gram).copy())
+    n_groups = K // group_size
+    idx = np.arange(n_groups)
+    blocks = gram.reshape(n_groups, group_size, n_groups, group_size)[idx, :, idx, :]
+    return _dead_blocks_to_zero(np.ascontiguousarray(np.linalg.eigvalsh(blocks)[:, -1]))
+
+
+def atoms_group_lipschitz(dictionary, group_size):
+    """``group_lipschitz`` from the atoms, for solves that never form G: the diagonal blocks
+    ``D_g D_g^T`` of G computed group by group."""
+    D = np.asarray(dictionary, dtype=np.float64)
+    Dg = D.reshape(D.shape[0] // group_size, group_size, D.shape[1])
+    blocks = Dg @ Dg.transpose(0, 2, 1)
+    return _dead_blocks_to_zero(np.ascontiguousarray(np.linalg.eigvalsh(blocks)[:, -1]))
+
+
+def _dead_blocks_to_zero(L):
     scale = L.max() if L.size else 0.0
     # eigvalsh of an all-zero block can come back as -1e-17: treat such blocks as dead
     L[L <= 1e-12 * max(scale, np.finfo(np.float64).tiny)] = 0.0
@@ -274,8 +273,8 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
             encode_lasso(G, grows, Cb, xb, codes_b, float(alpha), bool(positive), iters,
                          float(tol), cap, start, stop, it_b, gap_b, primal_b)
     else:
-        L = group_lipschitz(rows.G if rows.G is not None else dictionary, group_size,
-                            from_atoms=rows.G is None)
+        L = (group_lipschitz(rows.G, group_size) if rows.G is not None
+             else atoms_group_lipschitz(dictionary, group_size))
         cap_g = max(cap - cap % group_size, group_size)
 
         def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
