@@ -550,6 +550,23 @@ def _local_dictionary(rng, n_components, side=20, patch=3):
     return D / np.linalg.norm(D, axis=1, keepdims=True)
 
 
+def _record_gram_rows(monkeypatch, n_threads=None):
+    """Spy on the solver's products: the ``GramRows`` of every solve, in order
+    (``n_threads``, if given, is the thread count the products are computed for)."""
+    from sklearn_structlearn._solvers import _encode
+
+    seen = []
+    original = _encode._products
+
+    def spy(X, dictionary, gram, correlations, threads):
+        rows, C = original(X, dictionary, gram, correlations, n_threads or threads)
+        seen.append(rows)
+        return rows, C
+
+    monkeypatch.setattr(_encode, "_products", spy)
+    return seen
+
+
 @pytest.mark.parametrize("group_size", [1, 4])
 @pytest.mark.parametrize("positive", [False, True])
 def test_sparse_local_atoms_take_the_sparse_path_and_match_the_dense_one(
@@ -563,17 +580,9 @@ def test_sparse_local_atoms_take_the_sparse_path_and_match_the_dense_one(
     X = rng.standard_normal((20, 8)) @ D[:8] + 0.05 * rng.standard_normal((20, D.shape[1]))
     alpha = 0.1 * alpha_max(X, D, group_size, positive)
     assert np.count_nonzero(D @ D.T) <= _encode._SPARSE_GRAM_REFRESH * 48 * 48
-    calls = []
-    original = _encode._products
-
-    def spy(X, dictionary, gram, correlations, n_threads):
-        rows, C = original(X, dictionary, gram, correlations, 1)
-        calls.append(rows.G)
-        return rows, C
-
-    monkeypatch.setattr(_encode, "_products", spy)
+    calls = _record_gram_rows(monkeypatch, n_threads=1)
     sparse_codes, *_ = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)
-    assert calls and calls[0] is not None  # formed by scipy: its CSR rows pay
+    assert calls and calls[0].G is not None  # formed by scipy: its CSR rows pay
     assert_kkt(X, D, sparse_codes, alpha, group_size, positive, rtol=1e-6)
     monkeypatch.setattr(_encode, "_SPARSE_GRAM_REFRESH", -1.0)
     monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_C", -1.0)
@@ -642,20 +651,12 @@ def test_lazy_gram_rows_give_the_dense_path_codes_on_any_number_of_threads(
     X = rng.standard_normal((40, 12)) @ D[:12] + 0.05 * rng.standard_normal((40, 400))
     X[:, ::7] += 0.3 * rng.standard_normal((40, 58))
     alpha = 0.05 * alpha_max(X, D, group_size, positive)
-    taken = []
-    original = _encode._products
-
-    def spy(*args):
-        rows, C = original(*args)
-        taken.append(rows.G is None)
-        return rows, C
-
-    monkeypatch.setattr(_encode, "_products", spy)
+    calls = _record_gram_rows(monkeypatch)
     runs = []
     for n_threads in (1, 2):
         with thread_limits(n_threads):
             runs.append(solve_codes(X, D, alpha, group_size, positive, tol=1e-10)[0])
-    assert taken == [True, True]
+    assert [rows.G is None for rows in calls] == [True, True]
     assert_array_equal(runs[0], runs[1])
     assert_kkt(X, D, runs[0], alpha, group_size, positive, rtol=1e-6)
     assert 0 < np.count_nonzero(runs[0]) < runs[0].size // 2
@@ -663,5 +664,5 @@ def test_lazy_gram_rows_give_the_dense_path_codes_on_any_number_of_threads(
     assert_allclose(warm, runs[0], atol=1e-8)
     monkeypatch.setattr(_encode, "_SPARSE_PRODUCT_G", -1.0)
     dense = solve_codes(X, D, alpha, group_size, positive, tol=1e-10)[0]
-    assert taken[-1] is False
+    assert calls[-1].G is not None
     assert_allclose(runs[0], dense, atol=1e-6)

@@ -35,18 +35,23 @@ def subtract_gram_row(G, grows, k, v, r):
             r[gidx[t]] -= v * gval[t]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def fill_gram_row(G, grows, j):
-    """Compute row j of ``G = D D^T`` into ``G[j]`` unless it is there already.
+    """Compute row j of ``G = D D^T`` into ``G[j]`` unless it is there already (inlined:
+    the check is all most calls do)."""
+    if not grows[0][j]:
+        _compute_gram_row(G, grows, j)
+
+
+@njit(cache=True, nogil=True)
+def _compute_gram_row(G, grows, j):
+    """Row j of ``G`` into ``G[j]``, and its flag set.
 
     The row accumulates ``D[j, p] * D[:, p]`` over the inputs p of atom j, touching only
     the atoms that share an input with it. ``G[i, j]`` and ``G[j, i]`` sum the same
     products in the same order (shared inputs in increasing order), so the rows form an
     exactly symmetric matrix, the same bits whichever thread computes them.
     """
-    have = grows[0]
-    if have[j]:
-        return
     indptr, indices, data = grows[4], grows[5], grows[6]
     colptr, rowidx, colval = grows[7], grows[8], grows[9]
     row = G[j]
@@ -57,7 +62,7 @@ def fill_gram_row(G, grows, j):
         v = data[t]
         for u in range(colptr[p], colptr[p + 1]):
             row[rowidx[u]] += v * colval[u]
-    have[j] = 1
+    grows[0][j] = 1
 
 
 @njit(cache=True, nogil=True)

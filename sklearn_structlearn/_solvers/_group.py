@@ -317,8 +317,7 @@ def _newton(G, L, a, r, alpha, gs, positive, sg, gwhere, q, idx, H, grad, d, Hd,
 def _fill_group_rows(G, grows, g, gs):
     """The rows of G of group g's atoms, computed if absent (the group enters the support)."""
     for k in range(g * gs, (g + 1) * gs):
-        if grows[0][k] == 0:
-            fill_gram_row(G, grows, k)
+        fill_gram_row(G, grows, k)
 
 
 @njit(cache=True, nogil=True)

@@ -244,7 +244,8 @@ def _support_steps(alpha, m, n_new, S, where, theta, x, rs, U, Gs, a, g, d, delt
 # inlined into its one caller (_encode): compiled on its own, Numba would optimise the
 # whole kernel twice, here and again in the caller
 @njit(cache=True, nogil=True, inline="always")
-def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, where, theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
+def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap, S, where,
+              theta, x, rs, U, Gs, col, g, d, delta, Hd, viol, cand):
     """Solve one lasso row in place in ``a`` (warm start on entry); ``r`` is scratch.
 
     ``G`` and ``grows`` give the rows of G (see ``_gram``); ``gdiag`` is its diagonal
@@ -263,8 +264,7 @@ def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap
                 a[j] = 0.0
                 continue
             sign = 1.0 if a[j] > 0.0 else -1.0
-            if grows[0][j] == 0:
-                fill_gram_row(G, grows, j)
+            fill_gram_row(G, grows, j)
             _append(G, j, sign, 0.0, m, S, where, theta, x, rs, U, Gs, col)
             x[m] = a[j]
             m += 1
@@ -290,8 +290,7 @@ def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap
         select_largest(viol, cand, n_viol, n_add)
         for t in range(n_add):
             j = cand[t]
-            if grows[0][j] == 0:
-                fill_gram_row(G, grows, j)
+            fill_gram_row(G, grows, j)
             _append(G, j, 1.0 if r[j] > 0.0 else -1.0, r[j], m, S, where, theta, x, rs, U, Gs,
                     col)
             m += 1
