@@ -119,16 +119,16 @@ def make_mlp(torch, n_features, widths, n_classes):
     return torch.nn.Sequential(*layers)
 
 
-def make_cnn(torch, n_classes, image_shape=(28, 28), channels=(32, 64)):
+def make_cnn(torch, n_classes, image_shape=(28, 28), channels=(32, 64), kernel_size=3):
+    """conv(k x k)-ReLU-maxpool(2) per entry of ``channels``, then a linear head."""
     nn = torch.nn
     h, w = image_shape
-    return nn.Sequential(
-        nn.Unflatten(1, (1, h, w)),
-        nn.Conv2d(1, channels[0], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(channels[0], channels[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(channels[1] * (h // 4) * (w // 4), n_classes),
-    )
+    layers, n_in = [nn.Unflatten(1, (1, h, w))], 1
+    for n_out in channels:
+        layers += [nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+        n_in, h, w = n_out, h // 2, w // 2
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_in * h * w, n_classes))
 
 
 def make_dense_structured(torch, learner, n_classes, rng):

@@ -21,7 +21,11 @@ For each pixel order (``original``, ``shuffled``) this script:
    on the same validation split, the same mini-batch seed), the learned network (``to_torch``), the small CNN
    (conv3x3(32)-pool-conv3x3(64)-pool-linear), the larger CNN
    (conv5x5(32)-pool-conv5x5(64)-pool-FC1024-dropout-linear) and a one-hidden-layer MLP;
-   the CNNs see the shuffled images as they are.
+   the CNNs see the shuffled images as they are. ``cnn-matched`` (not in the default
+   ``--models``) is the control for a learned architecture other than the small CNN's: a
+   CNN with the learned network's layers (``--n-kernels``, ``--kernel-size``, 2x2 max
+   pooling), so that a change of depth or width is judged against the same change made by
+   hand.
 
 Run::
 
@@ -68,7 +72,7 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+",
                    default=["learned", "cnn-small", "cnn-large", "mlp"],
                    choices=["learned", "learned-random-init", "learned-zero-bias", "cnn-small",
-                            "cnn-large", "mlp"])
+                            "cnn-matched", "cnn-large", "mlp"])
     p.add_argument("--n-kernels", type=int, nargs="+", default=[32, 64],
                    help="families (kernels) per learned layer")
     p.add_argument("--kernel-size", type=int, default=5)
@@ -323,6 +327,11 @@ def main(argv=None):
                         lambda d: d, "same learned structure, random init"),
                     "cnn-small": (lambda: make_cnn(torch, n_classes), std_global,
                                   "conv3x3(32)-pool-conv3x3(64)-pool-linear"),
+                    "cnn-matched": (
+                        lambda: make_cnn(torch, n_classes, channels=args.n_kernels,
+                                         kernel_size=args.kernel_size), std_global,
+                        f"CNN with the learned layers: conv{args.kernel_size}x"
+                        f"{args.kernel_size}{tuple(args.n_kernels)}-pool per layer-linear"),
                     "cnn-large": (lambda: make_large_cnn(torch, n_classes), std_global,
                                   "conv5x5(32)-pool-conv5x5(64)-pool-FC1024-dropout-linear"),
                     "mlp": (lambda: make_mlp(torch, 784, [args.mlp_width], n_classes), std_cols,
