@@ -170,7 +170,10 @@ def transform_dask(estimator, X, *, method="transform"):
     Z : dask.array.Array of shape (n_samples, n_outputs)
         Lazy outputs, one block per block of rows of ``X``, of the dtype of ``X``
         (float32 stays float32; other dtypes give float64). ``Z.compute()`` equals
-        ``getattr(estimator, method)(X.compute())``.
+        ``getattr(estimator, method)(X.compute())`` up to rounding: in float32, BLAS may
+        round a block's products differently from the whole array's (its kernel depends
+        on the shape), a few float32 ulps that a stack of layers can carry into the
+        outputs.
     """
     dask, da = _require_dask()
     X = _check_dask_array(X, da)
