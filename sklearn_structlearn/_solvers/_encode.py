@@ -69,6 +69,17 @@ _EMPTY_FLOAT = np.zeros(0, dtype=np.float64)
 
 
 @njit(cache=True, nogil=True)
+def _leading_dimension(n):
+    """Row length (in float64) of the kernels' square factor buffers holding ``n`` columns:
+    an odd number of 64-byte cache lines. Rows of a power-of-two length (256 columns:
+    2 KiB) all start in the same few sets of the L1 cache, so the leading block the
+    solvers work in (a few rows of ~30 entries) evicts itself; with an odd number of
+    lines per row consecutive rows fall in different sets."""
+    lines = (n + 7) // 8
+    return 8 * (lines + 1 - lines % 2)
+
+
+@njit(cache=True, nogil=True)
 def encode_bcd(G, grows, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol, cap,
                start, stop, n_iter, gaps, primals):
     """Solve the code problem for rows ``start:stop`` of ``C = X D^T`` (in place in ``codes``).
@@ -98,8 +109,8 @@ def encode_bcd(G, grows, C, x_sqnorm, codes, L, alpha, group_size, positive, max
     sg = np.empty(n_groups, dtype=np.int64)
     gwhere = np.empty(n_groups, dtype=np.int64)
     idx = np.empty(cap, dtype=np.int64)
-    H = np.empty((cap, cap), dtype=np.float64)
-    Gs = np.empty((0, 0) if positive else (cap, cap), dtype=np.float64)
+    H = np.empty((cap, _leading_dimension(cap)), dtype=np.float64)
+    Gs = np.empty((0, 0) if positive else (cap, _leading_dimension(cap)), dtype=np.float64)
     grad = np.empty(cap, dtype=np.float64)
     d = np.empty(cap, dtype=np.float64)
     Hd = np.empty(cap, dtype=np.float64)
@@ -138,8 +149,8 @@ def encode_lasso(G, grows, C, x_sqnorm, codes, alpha, positive, max_iter, tol, c
     theta = np.empty(cap + 1, dtype=np.float64)
     x = np.empty(cap + 1, dtype=np.float64)
     rs = np.empty(cap + 1, dtype=np.float64)
-    U = np.empty((cap + 1, cap + 1), dtype=np.float64)
-    Gs = np.empty((cap + 1, cap + 1), dtype=np.float64)
+    U = np.empty((cap + 1, _leading_dimension(cap + 1)), dtype=np.float64)
+    Gs = np.empty((cap + 1, _leading_dimension(cap + 1)), dtype=np.float64)
     col = np.empty(cap + 1, dtype=np.float64)
     g = np.empty(cap + 1, dtype=np.float64)
     d = np.empty(cap + 1, dtype=np.float64)

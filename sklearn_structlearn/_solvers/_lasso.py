@@ -32,7 +32,6 @@ from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, 
                         forward_solve, shift_left)
 from ._gap import gap_from_sums
 from ._gram import fill_gram_row, subtract_gram_row
-from ._select import select_largest
 
 # working-set growth: this fraction of the support enters per outer iteration, at least
 # _MIN_GROWTH atoms. Entering atoms that the optimum does not want cost an O(m^2) update
@@ -109,33 +108,54 @@ def _refresh(G, grows, c, r, S, x, m):
             subtract_gram_row(G, grows, S[s], v, r)
 
 
-@njit(cache=True, nogil=True)
-def _gap_and_violators(c, xsq, a, r, alpha, positive, where, gdiag, viol, cand):
-    """The duality gap for the lasso fused with the scan for violators off the support.
-
-    One pass over the atoms: the duality gap (``_gap.gap_from_sums`` with groups of one,
-    without its square roots) and the list of atoms with ``|r_j| > alpha`` (``r_j > alpha``
-    for non-negative codes) in ``viol`` / ``cand``. Returns (gap, primal, n_violators)."""
+# reassociation vectorises the sums (the gap is a bound, its rounding order is free)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _duality_gap(c, xsq, a, r, alpha, positive):
+    """The duality gap and primal value for the lasso (``_gap.gap_from_sums`` with groups
+    of one, without its square roots), in one pass over the atoms."""
     a_c = 0.0
     a_r = 0.0
     penalty = 0.0
     dual_norm = 0.0
-    n_viol = 0
     for j in range(a.shape[0]):
         aj = a[j]
         rj = r[j]
-        if aj != 0.0:
-            a_c += aj * c[j]
-            a_r += aj * rj
-            penalty += abs(aj)
-        v = max(rj, 0.0) if positive else abs(rj)
-        dual_norm = max(dual_norm, v)
-        if v > alpha and where[j] < 0 and gdiag[j] > 0.0:
-            viol[n_viol] = v
-            cand[n_viol] = j
-            n_viol += 1
-    gap, primal = gap_from_sums(xsq, a_c, a_r, penalty, dual_norm, alpha)
-    return gap, primal, n_viol
+        # unconditional (a zero code adds exact zeros): no branch
+        a_c += aj * c[j]
+        a_r += aj * rj
+        penalty += abs(aj)
+        dual_norm = max(dual_norm, max(rj, 0.0) if positive else abs(rj))
+    return gap_from_sums(xsq, a_c, a_r, penalty, dual_norm, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _largest_violators(r, alpha, positive, where, gdiag, k, viol, cand):
+    """The ``k`` atoms off the support that violate optimality the most (``|r_j| >
+    alpha``, ``r_j > alpha`` for non-negative codes), largest first, into ``viol`` (their
+    ``|r_j|``) / ``cand``; returns how many (at most ``k``).
+
+    One pass keeping a sorted top ``k`` (k is small: a quarter of the support, at least
+    ``_MIN_GROWTH``): once ``k`` are held, the bar rises to the k-th largest and most later
+    atoms are turned away by one comparison; no list of every violator is built."""
+    if k <= 0:
+        return 0
+    n_top = 0
+    bar = alpha
+    for j in range(r.shape[0]):
+        v = max(r[j], 0.0) if positive else abs(r[j])
+        if v > bar and where[j] < 0 and gdiag[j] > 0.0:
+            t = n_top if n_top < k else k - 1
+            while t > 0 and viol[t - 1] < v:
+                viol[t] = viol[t - 1]
+                cand[t] = cand[t - 1]
+                t -= 1
+            viol[t] = v
+            cand[t] = j
+            if n_top < k:
+                n_top += 1
+            if n_top == k:
+                bar = viol[k - 1]
+    return n_top
 
 
 @njit(cache=True, nogil=True)
@@ -279,15 +299,15 @@ def lasso_row(G, grows, gdiag, c, xsq, a, r, alpha, positive, max_iter, tol, cap
     # about tol * primal when max |g_s| <= tol * alpha (||a||_1 <= primal / alpha)
     g_tol = 0.1 * tol * alpha
     while True:
-        gap, primal, n_viol = _gap_and_violators(c, xsq, a, r, alpha, positive, where, gdiag,
-                                                 viol, cand)
+        gap, primal = _duality_gap(c, xsq, a, r, alpha, positive)
         if gap <= tol * primal or it == max_iter:
             break
         it += 1
-        n_add = min(n_viol, max(int(_GROWTH * m), _MIN_GROWTH), cap - m)
-        # the worst violator first: if every entering atom points the wrong way, it takes a
+        # at most a quarter of the support enters, and at least _MIN_GROWTH atoms; the
+        # worst violator first: if every entering atom points the wrong way, it takes a
         # coordinate step (see _support_steps)
-        select_largest(viol, cand, n_viol, n_add)
+        n_add = _largest_violators(r, alpha, positive, where, gdiag,
+                                   min(max(int(_GROWTH * m), _MIN_GROWTH), cap - m), viol, cand)
         for t in range(n_add):
             j = cand[t]
             fill_gram_row(G, grows, j)
