@@ -44,33 +44,47 @@ _STALL = 3
 _MAX_FALLBACK_SWEEPS = 8
 
 
-@njit(cache=True, nogil=True)
+# reassociation vectorises the sums (the gap is a bound, its rounding order is free)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand):
     """Duality gap and primal value (``_gap.gap_from_sums``) fused with the scan for
     groups off the support with ``||r_g|| > alpha`` (positive parts for non-negative
-    codes) into ``viol`` (their norms) / ``cand``. Returns (gap, primal, n_violators)."""
+    codes) into ``viol`` (their squared norms) / ``cand``. Returns (gap, primal,
+    n_violators).
+
+    In passes without a branch per atom: the sums over atoms (a zero code adds exact
+    zeros), the groups' squared norms of ``r`` (into ``viol``, whose entry g is read
+    before the violators' list, never longer than g, overwrites it), their max by
+    ``v if v > m else m`` (Numba's ``max`` in a reduction is not vectorised), then the
+    violators. 2x faster than one pass branching on every atom (measured, K = 256)."""
+    K = a.shape[0]
     a_c = 0.0
     a_r = 0.0
+    for j in range(K):
+        a_c += a[j] * c[j]
+        a_r += a[j] * r[j]
+    n_groups = K // gs
     penalty = 0.0
-    dual_norm_sq = 0.0
-    n_viol = 0
-    alpha_sq = alpha * alpha
-    for g in range(a.shape[0] // gs):
+    for g in range(n_groups):
         asq = 0.0
         rsq = 0.0
         for j in range(g * gs, (g + 1) * gs):
-            aj = a[j]
+            asq += a[j] * a[j]
             rj = r[j]
-            if aj != 0.0:
-                a_c += aj * c[j]
-                a_r += aj * rj
-                asq += aj * aj
-            if positive and rj < 0.0:
-                rj = 0.0
+            if positive:
+                rj = rj if rj > 0.0 else 0.0
             rsq += rj * rj
         if asq != 0.0:
             penalty += np.sqrt(asq)
-        dual_norm_sq = max(dual_norm_sq, rsq)
+        viol[g] = rsq
+    dual_norm_sq = 0.0
+    for g in range(n_groups):
+        v = viol[g]
+        dual_norm_sq = v if v > dual_norm_sq else dual_norm_sq
+    alpha_sq = alpha * alpha
+    n_viol = 0
+    for g in range(n_groups):
+        rsq = viol[g]
         if rsq > alpha_sq and gwhere[g] < 0 and L[g] > 0.0:
             viol[n_viol] = rsq
             cand[n_viol] = g

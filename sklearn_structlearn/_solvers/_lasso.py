@@ -108,24 +108,39 @@ def _refresh(G, grows, c, r, S, x, m):
             subtract_gram_row(G, grows, S[s], v, r)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _violation(r, j, positive):
+    """How much atom j violates optimality: ``|r_j|`` (``max(r_j, 0)`` for non-negative
+    codes); above ``alpha`` it does."""
+    return max(r[j], 0.0) if positive else abs(r[j])
+
+
 # reassociation vectorises the sums (the gap is a bound, its rounding order is free)
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _duality_gap(c, xsq, a, r, alpha, positive):
     """The duality gap and primal value for the lasso (``_gap.gap_from_sums`` with groups
-    of one, without its square roots), in one pass over the atoms."""
+    of one, without its square roots).
+
+    Two vectorised passes over the atoms: the sums (unconditional, a zero code adds exact
+    zeros), then the dual norm as ``v if v > m else m`` -- Numba's ``max`` in a reduction
+    is not vectorised and made one fused pass 2.5x slower (measured)."""
     a_c = 0.0
     a_r = 0.0
     penalty = 0.0
-    dual_norm = 0.0
     for j in range(a.shape[0]):
         aj = a[j]
-        rj = r[j]
-        # unconditional (a zero code adds exact zeros): no branch
         a_c += aj * c[j]
-        a_r += aj * rj
+        a_r += aj * r[j]
         penalty += abs(aj)
-        dual_norm = max(dual_norm, max(rj, 0.0) if positive else abs(rj))
+    dual_norm = 0.0
+    for j in range(r.shape[0]):
+        v = _violation(r, j, positive)
+        dual_norm = v if v > dual_norm else dual_norm
     return gap_from_sums(xsq, a_c, a_r, penalty, dual_norm, alpha)
+
+
+# atoms scanned per block by _largest_violators (see there)
+_SCAN_BLOCK = 16
 
 
 @njit(cache=True, nogil=True)
@@ -134,27 +149,39 @@ def _largest_violators(r, alpha, positive, where, gdiag, k, viol, cand):
     alpha``, ``r_j > alpha`` for non-negative codes), largest first, into ``viol`` (their
     ``|r_j|``) / ``cand``; returns how many (at most ``k``).
 
-    One pass keeping a sorted top ``k`` (k is small: a quarter of the support, at least
-    ``_MIN_GROWTH``): once ``k`` are held, the bar rises to the k-th largest and most later
-    atoms are turned away by one comparison; no list of every violator is built."""
+    A sorted top ``k`` (k is small: a quarter of the support, at least ``_MIN_GROWTH``)
+    kept in one pass: once ``k`` are held, the bar rises to the k-th largest. The atoms
+    are taken in blocks whose largest violation, a vectorised max, is compared with the
+    bar first: most blocks hold no candidate once the bar has risen or the row is nearly
+    solved, and are passed over without a branch per atom (2x faster at K = 256 once few
+    atoms violate, measured)."""
     if k <= 0:
         return 0
+    K = r.shape[0]
     n_top = 0
     bar = alpha
-    for j in range(r.shape[0]):
-        v = max(r[j], 0.0) if positive else abs(r[j])
-        if v > bar and where[j] < 0 and gdiag[j] > 0.0:
-            t = n_top if n_top < k else k - 1
-            while t > 0 and viol[t - 1] < v:
-                viol[t] = viol[t - 1]
-                cand[t] = cand[t - 1]
-                t -= 1
-            viol[t] = v
-            cand[t] = j
-            if n_top < k:
-                n_top += 1
-            if n_top == k:
-                bar = viol[k - 1]
+    for lo in range(0, K, _SCAN_BLOCK):
+        hi = min(lo + _SCAN_BLOCK, K)
+        top = 0.0
+        for j in range(lo, hi):  # not max(): see _duality_gap
+            v = _violation(r, j, positive)
+            top = v if v > top else top
+        if top <= bar:
+            continue
+        for j in range(lo, hi):
+            v = _violation(r, j, positive)
+            if v > bar and where[j] < 0 and gdiag[j] > 0.0:
+                t = n_top if n_top < k else k - 1
+                while t > 0 and viol[t - 1] < v:
+                    viol[t] = viol[t - 1]
+                    cand[t] = cand[t - 1]
+                    t -= 1
+                viol[t] = v
+                cand[t] = j
+                if n_top < k:
+                    n_top += 1
+                if n_top == k:
+                    bar = viol[k - 1]
     return n_top
 
 
