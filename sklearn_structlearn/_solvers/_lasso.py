@@ -139,49 +139,35 @@ def _duality_gap(c, xsq, a, r, alpha, positive):
     return gap_from_sums(xsq, a_c, a_r, penalty, dual_norm, alpha)
 
 
-# atoms scanned per block by _largest_violators (see there)
-_SCAN_BLOCK = 16
-
-
 @njit(cache=True, nogil=True)
 def _largest_violators(r, alpha, positive, where, gdiag, k, viol, cand):
     """The ``k`` atoms off the support that violate optimality the most (``|r_j| >
     alpha``, ``r_j > alpha`` for non-negative codes), largest first, into ``viol`` (their
     ``|r_j|``) / ``cand``; returns how many (at most ``k``).
 
-    A sorted top ``k`` (k is small: a quarter of the support, at least ``_MIN_GROWTH``)
-    kept in one pass: once ``k`` are held, the bar rises to the k-th largest. The atoms
-    are taken in blocks whose largest violation, a vectorised max, is compared with the
-    bar first: most blocks hold no candidate once the bar has risen or the row is nearly
-    solved, and are passed over without a branch per atom (2x faster at K = 256 once few
-    atoms violate, measured)."""
+    One pass keeping a sorted top ``k`` (k is small: a quarter of the support, at least
+    ``_MIN_GROWTH``): once ``k`` are held, the bar rises to the k-th largest and most later
+    atoms are turned away by one comparison; no list of every violator is built. (Blocks
+    passed over by a vectorised max were tried: most blocks hold a violator while a row is
+    far from solved, and the kernel got slower.)"""
     if k <= 0:
         return 0
-    K = r.shape[0]
     n_top = 0
     bar = alpha
-    for lo in range(0, K, _SCAN_BLOCK):
-        hi = min(lo + _SCAN_BLOCK, K)
-        top = 0.0
-        for j in range(lo, hi):  # not max(): see _duality_gap
-            v = _violation(r, j, positive)
-            top = v if v > top else top
-        if top <= bar:
-            continue
-        for j in range(lo, hi):
-            v = _violation(r, j, positive)
-            if v > bar and where[j] < 0 and gdiag[j] > 0.0:
-                t = n_top if n_top < k else k - 1
-                while t > 0 and viol[t - 1] < v:
-                    viol[t] = viol[t - 1]
-                    cand[t] = cand[t - 1]
-                    t -= 1
-                viol[t] = v
-                cand[t] = j
-                if n_top < k:
-                    n_top += 1
-                if n_top == k:
-                    bar = viol[k - 1]
+    for j in range(r.shape[0]):
+        v = _violation(r, j, positive)
+        if v > bar and where[j] < 0 and gdiag[j] > 0.0:
+            t = n_top if n_top < k else k - 1
+            while t > 0 and viol[t - 1] < v:
+                viol[t] = viol[t - 1]
+                cand[t] = cand[t - 1]
+                t -= 1
+            viol[t] = v
+            cand[t] = j
+            if n_top < k:
+                n_top += 1
+            if n_top == k:
+                bar = viol[k - 1]
     return n_top
 
 
