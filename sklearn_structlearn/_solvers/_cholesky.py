@@ -38,8 +38,8 @@ def cholesky_in_place(H, m, diag):
     Returns False if H is not (numerically) positive definite. Only the upper triangle
     of H is read. Left-looking, row by row: row j of U is row j of H minus the rows above
     it, each scaled by its entry in column j, four rows per pass over row j -- a quarter
-    of the loads and stores of one axpy per row (1.6-1.9x faster than the right-looking
-    form for the 12-64 coordinates of a group solver's support, measured).
+    of the loads and stores of one axpy per row (faster than the right-looking form by
+    1.3x at 12 coordinates, 1.6-1.9x at 28-64, the sizes of a group solver's supports).
     ``diag`` (length >= m) is scratch for the original diagonal.
     """
     for j in range(m):
@@ -76,7 +76,7 @@ def cholesky_in_place(H, m, diag):
 
 # Both triangular solves take two unknowns per pass: the second is found from the first
 # directly, then one pass updates the rest with both, half the passes over y of one axpy
-# per unknown (15-25% faster for 7-80 unknowns, measured).
+# per unknown (10-25% faster for 7-80 unknowns, measured).
 @njit(cache=True, nogil=True)
 def forward_solve(U, m, y):
     """In place: y <- U^{-T} y (column-oriented: reads contiguous rows of U)."""

@@ -53,10 +53,10 @@ def _gap_and_violators(c, xsq, a, r, alpha, gs, positive, gwhere, L, viol, cand)
     n_violators).
 
     In passes without a branch per atom: the sums over atoms (a zero code adds exact
-    zeros), the groups' squared norms of ``r`` (into ``viol``, whose entry g is read
-    before the violators' list, never longer than g, overwrites it), their max by
-    ``v if v > m else m`` (Numba's ``max`` in a reduction is not vectorised), then the
-    violators. 2x faster than one pass branching on every atom (measured, K = 256)."""
+    zeros), the groups' squared norms of ``r`` into ``viol``, their max by ``v if v > m
+    else m`` (Numba's ``max`` in a reduction is not vectorised), then the violators'
+    list, written over ``viol`` (entry g is read before the list, never longer than g,
+    reaches it). 2x faster than one pass branching on every atom (measured, K = 256)."""
     K = a.shape[0]
     a_c = 0.0
     a_r = 0.0

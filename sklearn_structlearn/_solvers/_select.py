@@ -1,6 +1,5 @@
 """Choosing the atoms (or groups) that enter a working set."""
 
-import numpy as np
 from numba import njit
 
 
