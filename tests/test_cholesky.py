@@ -10,6 +10,7 @@ here, by name, whatever the solvers' stopping rules make of it.
 import numpy as np
 import pytest
 from hypothesis import given
+from numba import njit
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import solve_triangular
@@ -18,6 +19,7 @@ from sklearn_structlearn._solvers._cholesky import (_COLUMN_BACKWARD_MAX, backwa
                                                     cholesky_append, cholesky_delete,
                                                     cholesky_in_place, forward_solve)
 from sklearn_structlearn._solvers._lasso import _duality_gap, _largest_violators
+from sklearn_structlearn._solvers._select import insert_largest
 from sklearn_structlearn.objective import code_duality_gap
 
 # sizes around every branch: 0-9 (the two-unknown passes and their remainders, the
@@ -143,6 +145,26 @@ def test_largest_violators_are_the_top_k(problem):
     assert (np.diff(viol[:n]) <= 0).all()  # largest first
     # the values chosen are the n largest (ties may pick either atom)
     assert_array_equal(np.sort(v[chosen]), np.sort(v[eligible])[eligible.size - n:])
+
+
+@njit
+def _offer_all(values, k):
+    kept = np.empty(k)
+    items = np.empty(k, dtype=np.int64)
+    n = 0
+    for i in range(values.size):
+        n = insert_largest(kept, items, n, k, values[i], i)
+    return kept[:n], items[:n]
+
+
+@given(st.lists(st.integers(-5, 5), max_size=30), st.integers(1, 8))
+def test_insert_largest_keeps_the_k_largest_sorted(values, k):
+    values = np.asarray(values, dtype=np.float64)  # small integers: many ties
+    kept, items = _offer_all(values, k)
+    n = min(k, values.size)
+    assert_array_equal(kept, np.sort(values)[::-1][:n])
+    assert_array_equal(values[items], kept)
+    assert np.unique(items).size == n
 
 
 @pytest.mark.parametrize("positive", [False, True])

@@ -32,6 +32,7 @@ from ._cholesky import (axpy, backward_solve, cholesky_append, cholesky_delete, 
                         forward_solve, shift_left)
 from ._gap import gap_from_sums
 from ._gram import fill_gram_row, subtract_gram_row
+from ._select import insert_largest
 
 # working-set growth: this fraction of the support enters per outer iteration, at least
 # _MIN_GROWTH atoms. Entering atoms that the optimum does not want cost an O(m^2) update
@@ -157,15 +158,7 @@ def _largest_violators(r, alpha, positive, where, gdiag, k, viol, cand):
     for j in range(r.shape[0]):
         v = _violation(r, j, positive)
         if v > bar and where[j] < 0 and gdiag[j] > 0.0:
-            t = n_top if n_top < k else k - 1
-            while t > 0 and viol[t - 1] < v:
-                viol[t] = viol[t - 1]
-                cand[t] = cand[t - 1]
-                t -= 1
-            viol[t] = v
-            cand[t] = j
-            if n_top < k:
-                n_top += 1
+            n_top = insert_largest(viol, cand, n_top, k, v, j)
             if n_top == k:
                 bar = viol[k - 1]
     return n_top

@@ -9,7 +9,8 @@ def select_largest(values, items, n, k):
     largest, the very largest first (the others in no particular order).
 
     Quickselect, O(n) and no allocation: sorting every violator (``np.argsort``) was 40% of
-    the lasso solver's time at small supports."""
+    the lasso solver's time at small supports (the group solver's choice; the lasso's is
+    ``insert_largest`` during its scan)."""
     if k <= 0 or n <= 0:
         return
     k = min(k, n)
@@ -55,3 +56,24 @@ def select_largest(values, items, n, k):
     ti = items[0]
     items[0] = items[best]
     items[best] = ti
+
+
+@njit(cache=True, nogil=True, inline="always")
+def insert_largest(values, items, n, k, v, item):
+    """Offer ``(v, item)`` to the ``n`` largest held so far in ``values[:n]`` (``items``
+    alongside), sorted largest first, of which at most ``k >= 1`` are kept; returns the new
+    count.
+
+    For a scan that wants only the ``k`` largest of many: once ``k`` are held, an offer not
+    above ``values[k - 1]`` changes nothing, so the caller can test that bar before calling.
+    Inlined: it runs inside the scan's loop."""
+    if n == k and not v > values[k - 1]:
+        return n
+    t = n if n < k else k - 1
+    while t > 0 and values[t - 1] < v:
+        values[t] = values[t - 1]
+        items[t] = items[t - 1]
+        t -= 1
+    values[t] = v
+    items[t] = item
+    return n + 1 if n < k else n
