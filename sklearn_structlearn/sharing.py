@@ -674,8 +674,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     1. The inputs' lattice layout, from their statistics alone
        (:class:`~sklearn_structlearn.topology.InputTopologyLearner`): any fixed order of
        the pixels gives the same network, up to a symmetry of the grid.
-    2. The inputs are centred (per input), scaled by their common standard deviation and
-       put on the recovered lattice.
+    2. The inputs are standardised by one mean and one standard deviation over all of
+       them (as a CNN's pixels) and put on the recovered lattice.
     3. Per layer: shared kernels learned by group sparse coding of lattice patches
        (:func:`learn_shared_layer`), every kernel a family of units with one weight
        vector; the families' responses pooled over neighbouring sites; the next layer is
@@ -711,7 +711,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     topology_ : InputTopologyLearner
         The fitted topology.
     mean_, scale_ : ndarray of shape (n_features_in,)
-        Standardisation of the inputs: ``(x - mean_) / scale_`` (one common scale).
+        Standardisation of the inputs: ``(x - mean_) / scale_``, one mean and one scale
+        for all inputs (a shared-weight layer reads every site alike).
     layers_ : list of SharedLayer
     structure_ : dict
         What was learned, in plain values: ``"topology"`` (``n_inputs``, the recovered
@@ -807,10 +808,13 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         rng = check_random_state(self.random_state)
         topology = InputTopologyLearner() if self.topology is None else clone(self.topology)
         self.topology_ = topology.fit(X)
-        # Centred per input, scaled by one common factor: an input that hardly varies
-        # (a blank border pixel) stays quiet instead of being blown up to unit variance.
-        self.mean_ = X.mean(axis=0).astype(np.float64)
-        spread = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))
+        # One mean and one scale for every input, as a CNN standardises its pixels: shared
+        # weights read every site the same way, and a per-input mean would add a fixed,
+        # site-dependent pattern to every image that they cannot undo (it cost the trained
+        # network ~0.5 point on Fashion-MNIST: benchmarks/RESULTS.md section 10). One
+        # common scale also keeps a blank border pixel quiet.
+        self.mean_ = np.full(X.shape[1], float(X.mean(dtype=np.float64)))
+        spread = float(X.std(dtype=np.float64))
         self.scale_ = np.full(X.shape[1], spread if spread > 0 else 1.0)
         maps = self._input_maps(X)
         grid = self.topology_.grid_shape_
