@@ -246,6 +246,10 @@ def test_learner_on_shuffled_digits():
     assert structure["layers"][1]["n_channels"] == 8
     assert structure["layers"][0]["pooled_shape"] == structure["layers"][1]["grid_shape"]
     assert 0 < structure["layers"][0]["mean_fan_in"] <= 9
+    # standardised as a CNN is, by one mean and one scale over all inputs: a mean per input
+    # would add a site-dependent pattern that shared weights cannot undo
+    assert_allclose(learner.mean_, np.full(64, X.mean()))
+    assert_allclose(learner.scale_, np.full(64, X.std()))
 
 
 @pytest.mark.parametrize("params, message", [
