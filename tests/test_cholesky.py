@@ -10,8 +10,8 @@ here, by name, whatever the solvers' stopping rules make of it.
 import numpy as np
 import pytest
 from hypothesis import given
-from numba import njit
 from hypothesis import strategies as st
+from numba import njit
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import solve_triangular
 
