@@ -375,10 +375,9 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
     # activations 1.7x (layer 1) to 4.4x (the head's input) a CNN's; at this size the trained
     # network reads 0.11 point more (eight paired seeds, RESULTS section 10).
     spread = (Z @ D.T).std(axis=0)
-    spread = np.where(spread > 0, spread, 1.0)
-    default_size = np.sqrt(np.mean(patches ** 2) / 3.0)
-    weights *= default_size / spread[:, None]
-    bias = bias * default_size / spread
+    gain = np.sqrt(np.mean(patches ** 2) / 3.0) / np.where(spread > 0, spread, 1.0)
+    weights *= gain[:, None]
+    bias = bias * gain
     shape = (n_kernels, maps.shape[1], k, k)
     _, pooled_shape = lattice_pooling(grid_shape, pool_size)
     return SharedLayer(
