@@ -71,8 +71,8 @@ def parse_args(argv=None):
                    choices=["original", "shuffled"])
     p.add_argument("--models", nargs="+",
                    default=["learned", "cnn-small", "cnn-large", "mlp"],
-                   choices=["learned", "learned-random-init", "learned-zero-bias", "cnn-small",
-                            "cnn-matched", "cnn-large", "mlp"])
+                   choices=["learned", "learned-random-init", "learned-zero-bias",
+                            "learned-zero-head", "cnn-small", "cnn-matched", "cnn-large", "mlp"])
     p.add_argument("--n-kernels", type=int, nargs="+", default=[32, 64],
                    help="families (kernels) per learned layer")
     p.add_argument("--kernel-size", type=int, default=5)
@@ -138,6 +138,14 @@ def zero_biases(torch, net):
     with torch.no_grad():
         for conv in net.convs:
             conv.bias.zero_()
+    return net
+
+
+def zero_head(torch, net):
+    """The learned kernels with a zero head: no random gradient reaches them at the start."""
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
     return net
 
 
@@ -297,7 +305,7 @@ def main(argv=None):
                                  for i, a in enumerate(d))
 
                 learner = None
-                if {"learned", "learned-random-init", "learned-zero-bias"} & set(args.models):
+                if any(name.startswith("learned") for name in args.models):
                     _log(f"[{pixels}] learning the structure (no labels) ...")
                     X_struct = data[0][:args.structure_samples]
                     learner, info = learn_structure(X_struct, args, perm)
@@ -322,6 +330,9 @@ def main(argv=None):
                     "learned-zero-bias": (
                         lambda: zero_biases(torch, learner.to_torch(n_classes)),
                         lambda d: d, "learned kernels, zero biases"),
+                    "learned-zero-head": (
+                        lambda: zero_head(torch, learner.to_torch(n_classes)),
+                        lambda d: d, "learned kernels, zero head"),
                     "learned-random-init": (
                         lambda: reinitialise(torch, learner.to_torch(n_classes), torch_seed),
                         lambda d: d, "same learned structure, random init"),
