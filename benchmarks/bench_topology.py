@@ -25,7 +25,10 @@ For each pixel order (``original``, ``shuffled``) this script:
    ``--models``) is the control for a learned architecture other than the small CNN's: a
    CNN with the learned network's layers (``--n-kernels``, ``--kernel-size``, 2x2 max
    pooling), so that a change of depth or width is judged against the same change made by
-   hand.
+   hand. Ablations of the learned start, same structure and masks: ``learned-random-init``
+   (torch's default initialisation), ``learned-zero-bias`` (no code threshold) and
+   ``learned-zero-head`` (a zero head: no random gradient reaches the learned kernels at
+   the start).
 
 Run::
 
