@@ -81,6 +81,9 @@ def parse_args(argv=None):
     p.add_argument("--kernel-size", type=int, default=5)
     p.add_argument("--pooling", default="max", choices=["max", "l2"])
     p.add_argument("--group-size", type=int, default=1)
+    p.add_argument("--group-pooling", action="store_true",
+                   help="pool the families of each sparse-coding group together "
+                        "(n_kernels / group_size channels out of each layer)")
     p.add_argument("--connectivity-alpha", default="auto",
                    help='"auto" or a float (0: dense kernels inside the window)')
     p.add_argument("--n-patches", type=int, default=20000)
@@ -169,8 +172,8 @@ def learn_structure(X_struct, args, permutation):
 
     learner = SharedWeightLearner(
         n_kernels=list(args.n_kernels), kernel_size=args.kernel_size, pooling=args.pooling,
-        group_size=args.group_size, connectivity_alpha=args.connectivity_alpha,
-        n_patches=args.n_patches,
+        group_size=args.group_size, group_pooling=args.group_pooling,
+        connectivity_alpha=args.connectivity_alpha, n_patches=args.n_patches,
         max_iter=args.structure_max_iter, random_state=args.seed, n_jobs=args.threads,
     )
     w0, c0 = time.perf_counter(), time.process_time()
@@ -184,6 +187,7 @@ def learn_structure(X_struct, args, permutation):
                      "objective": topo.layout_.objective,
                      "summary": learner.summary(),
                      "families": [{"n_families": layer.n_kernels,
+                                   "n_outputs": layer.n_outputs,
                                    "family_size": int(layer.family_sizes()[0]),
                                    "kernel": f"{layer.kernel_size}x{layer.kernel_size}",
                                    "mask_density": float(layer.mask.mean())}
@@ -202,7 +206,8 @@ def invariance(learner, X_inv, permutation, args):
             return learner.layer_maps(X, depth, pooled=False).reshape(X.shape[0], -1)
 
         groups = family_pooling_groups(layer)
-        row = {"layer": depth, "group": f"1 family x {layer.pool_size}x{layer.pool_size} sites"}
+        row = {"layer": depth, "group": f"{layer.pooled_families} family(ies) x "
+                                         f"{layer.pool_size}x{layer.pool_size} sites"}
         for center in (True, False):
             r = pooling_invariance_against_random(
                 codes, X_inv, (28, 28), groups, pooling=layer.pooling, n_random=3,

@@ -15,7 +15,11 @@ lattice has a translate at every other site. This module learns such families:
 - pooling: each family is pooled over ``pool_size`` x ``pool_size`` neighbouring sites of
   the lattice (units that respond to the same content at neighbouring places), which
   makes the outputs invariant to small shifts -- measured against random groups of the
-  same units by :func:`pooling_invariance_against_random`;
+  same units by :func:`pooling_invariance_against_random`; with ``group_pooling``, the
+  families of a sparse-coding group (atoms that switch on together: a subspace of
+  features, as the complex cells of independent subspace analysis) are pooled together
+  too, one output channel per group -- an invariance learned from the data, which a
+  CNN's max pooling over sites does not have;
 - :class:`SharedWeightLearner`: the whole stack, from raw (possibly shuffled) inputs:
   topology, then shared-weight layers each learned on the pooled maps of the one below,
   all without labels; ``to_torch`` exports it for supervised training
@@ -141,7 +145,9 @@ class SharedLayer:
 
     ``forward``: ``pool(relu(conv(maps, kernels) + bias))``; the convolution runs over the
     sites of ``grid_shape`` (stride 1, zero "same" padding), pooling over
-    ``pool_size`` x ``pool_size`` blocks of sites.
+    ``pool_size`` x ``pool_size`` blocks of sites -- and, with ``group_pooling``, over the
+    ``group_size`` consecutive families of each sparse-coding group (``n_outputs``
+    channels out).
 
     Attributes
     ----------
@@ -163,6 +169,8 @@ class SharedLayer:
         Group size of the sparse coding (families in the same group switch on together).
     n_iter : int
         Outer iterations the sparse coding ran.
+    group_pooling : bool
+        Whether the families of a group are pooled into one output channel.
     """
 
     kernels: np.ndarray = field(repr=False)
@@ -175,6 +183,7 @@ class SharedLayer:
     alpha: float
     group_size: int = 1
     n_iter: int = 0
+    group_pooling: bool = False
 
     @property
     def n_kernels(self):
@@ -191,6 +200,16 @@ class SharedLayer:
     @property
     def n_sites(self):
         return self.grid_shape[0] * self.grid_shape[1]
+
+    @property
+    def pooled_families(self):
+        """Families pooled into one output channel: the group size, or 1."""
+        return self.group_size if self.group_pooling else 1
+
+    @property
+    def n_outputs(self):
+        """Channels of the pooled maps."""
+        return self.n_kernels // self.pooled_families
 
     def family_sizes(self):
         """Units per family (one per site of the lattice), one entry per kernel.
@@ -219,12 +238,14 @@ class SharedLayer:
         """
         k = self.kernel_size
         fan_in = self.fan_in()
+        families = (f" and groups of {self.pooled_families} families"
+                    if self.pooled_families > 1 else "")
         return (
             f"{self.n_channels} channels on {self.grid_shape[0]}x{self.grid_shape[1]} -> "
             f"{self.n_kernels} families of {self.n_sites} units ({k}x{k} kernels, fan-in "
             f"mean {fan_in.mean():.1f} of {self.n_channels * k * k}) -> {self.pooling} pool "
-            f"{self.pool_size}x{self.pool_size} -> {self.pooled_shape[0]}x"
-            f"{self.pooled_shape[1]}"
+            f"{self.pool_size}x{self.pool_size}{families} -> {self.n_outputs} channels on "
+            f"{self.pooled_shape[0]}x{self.pooled_shape[1]}"
         )
 
 
@@ -251,16 +272,20 @@ def layer_codes(maps, layer, *, batch_size=256):
     return out
 
 
-def pool_maps(codes, grid_shape, pool_size, pooling):
-    """Pool ``codes`` (n, C, n_sites) over the blocks of :func:`lattice_pooling`."""
+def pool_maps(codes, grid_shape, pool_size, pooling, n_families=1):
+    """Pool ``codes`` (n, C, n_sites) over the blocks of :func:`lattice_pooling` and over
+    ``n_families`` consecutive channels: (n, C // n_families, n_blocks)."""
     index, _ = lattice_pooling(grid_shape, pool_size)
     n, c = codes.shape[:2]
-    blocks = codes[:, :, index.ravel()].reshape(n * c, -1)  # every block's sites contiguous
-    return pool_codes(blocks, index.shape[1], pooling).reshape(n, c, index.shape[0])
+    g = n_families
+    # (n, C/g, g, blocks, sites) -> (n, C/g, blocks, g, sites): every output's units contiguous
+    blocks = codes[:, :, index].reshape(n, c // g, g, *index.shape).swapaxes(2, 3)
+    blocks = blocks.reshape(n * (c // g), -1)
+    return pool_codes(blocks, g * index.shape[1], pooling).reshape(n, c // g, index.shape[0])
 
 
 def shared_layer_forward(maps, layer, *, batch_size=256):
-    """Pooled outputs of a :class:`SharedLayer` on maps, shape (n, n_kernels, n_pooled_sites).
+    """Pooled outputs of a :class:`SharedLayer` on maps, shape (n, n_outputs, n_pooled_sites).
 
     Parameters
     ----------
@@ -271,7 +296,7 @@ def shared_layer_forward(maps, layer, *, batch_size=256):
 
     Returns
     -------
-    pooled : ndarray of shape (n_samples, n_kernels, pooled_height * pooled_width)
+    pooled : ndarray of shape (n_samples, n_outputs, pooled_height * pooled_width)
 
     Examples
     --------
@@ -284,13 +309,13 @@ def shared_layer_forward(maps, layer, *, batch_size=256):
     """
     maps = _check_maps(maps, layer.grid_shape)
     n_pooled = layer.pooled_shape[0] * layer.pooled_shape[1]
-    pooled = np.empty((maps.shape[0], layer.n_kernels, n_pooled), dtype=maps.dtype)
+    pooled = np.empty((maps.shape[0], layer.n_outputs, n_pooled), dtype=maps.dtype)
     # pooled block by block: the unpooled responses are pool_size^2 times larger than the
     # outputs (60,000 Fashion-MNIST images x 32 kernels x 784 sites: 12 GB in float64)
     for start in range(0, maps.shape[0], batch_size):
         codes = layer_codes(maps[start:start + batch_size], layer, batch_size=batch_size)
         pooled[start:start + batch_size] = pool_maps(codes, layer.grid_shape, layer.pool_size,
-                                                     layer.pooling)
+                                                     layer.pooling, layer.pooled_families)
     return pooled
 
 
@@ -305,6 +330,7 @@ def shared_layer_forward(maps, layer, *, batch_size=256):
         "connectivity_alpha": PENALTY,
         "pooling": POOLING,
         "pool_size": [int_in(1)],
+        "group_pooling": ["boolean"],
         "n_patches": [int_in(1)],
         "max_iter": [int_in(1)],
         "random_state": ["random_state"],
@@ -314,7 +340,8 @@ def shared_layer_forward(maps, layer, *, batch_size=256):
 )
 def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size=1,
                        alpha="auto", connectivity_alpha="auto", pooling="max", pool_size=2,
-                       n_patches=20000, max_iter=20, random_state=None, n_jobs=None):
+                       group_pooling=False, n_patches=20000, max_iter=20, random_state=None,
+                       n_jobs=None):
     """Learn one shared-weight layer by group sparse coding of lattice patches.
 
     Patches of the maps (:func:`extract_lattice_patches`) are standardised per dimension
@@ -341,6 +368,9 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
     pooling : {"max", "l2"}, default="max"
         Pooling of every family over neighbouring sites.
     pool_size : int, default=2
+    group_pooling : bool, default=False
+        Pool the ``group_size`` families of each sparse-coding group together as well:
+        ``n_kernels // group_size`` output channels.
     n_patches : int, default=20000
         Patches the dictionary is learned on.
 
@@ -384,6 +414,7 @@ def learn_shared_layer(maps, grid_shape, *, n_kernels, kernel_size=5, group_size
         grid_shape=tuple(int(s) for s in grid_shape), pooled_shape=pooled_shape,
         pool_size=int(pool_size), pooling=pooling, alpha=float(coder.alpha_),
         group_size=int(group_size), n_iter=int(coder.n_iter_),
+        group_pooling=bool(group_pooling),
     )
 
 
@@ -512,7 +543,8 @@ def pooling_invariance_against_random(codes_fn, X, image_shape, groups, *, pooli
 
 
 def family_pooling_groups(layer):
-    """Units pooled together by a :class:`SharedLayer`: one family, neighbouring sites.
+    """Units pooled together by a :class:`SharedLayer`: a family (or, with
+    ``group_pooling``, a group of families) at neighbouring sites.
 
     Units are numbered ``kernel * n_sites + site`` (the flattened unpooled maps).
 
@@ -522,7 +554,8 @@ def family_pooling_groups(layer):
 
     Returns
     -------
-    groups : ndarray of int of shape (n_kernels * n_pooled_sites, pool_size ** 2)
+    groups : ndarray of int of shape (n_outputs * n_pooled_sites, pooled_families * pool_size ** 2)
+        In the order of the pooled outputs (channel-major).
 
     Examples
     --------
@@ -534,8 +567,10 @@ def family_pooling_groups(layer):
     [[0, 1, 4, 5], [16, 17, 20, 21]]
     """
     blocks, _ = lattice_pooling(layer.grid_shape, layer.pool_size)
-    units = np.arange(layer.n_kernels)[:, None, None] * layer.n_sites + blocks[None]
-    return units.reshape(-1, blocks.shape[1])
+    g = layer.pooled_families
+    families = np.arange(layer.n_kernels).reshape(layer.n_outputs, 1, g, 1)
+    units = families * layer.n_sites + blocks[None, :, None, :]  # (outputs, blocks, g, sites)
+    return units.reshape(layer.n_outputs * blocks.shape[0], -1)
 
 
 # --------------------------------------------------------------------------- #
@@ -683,8 +718,9 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
        them (as a CNN's pixels) and put on the recovered lattice.
     3. Per layer: shared kernels learned by group sparse coding of lattice patches
        (:func:`learn_shared_layer`), every kernel a family of units with one weight
-       vector; the families' responses pooled over neighbouring sites; the next layer is
-       learned on the pooled maps.
+       vector; the families' responses pooled over neighbouring sites (and, with
+       ``group_pooling``, over the families of each group); the next layer is learned on
+       the pooled maps.
 
     ``transform`` returns the top layer's pooled maps, flattened; ``to_torch`` the
     network as a torch module (gather-based first convolution on the raw inputs).
@@ -698,7 +734,12 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     pool_size : int or list of int, default=2
     pooling : {"max", "l2"}, default="max"
     group_size : int, default=1
-        Group size of the sparse coding of every layer.
+        Group size of the sparse coding of every layer; ``n_kernels`` must be multiples
+        of it.
+    group_pooling : bool, default=False
+        Pool the families of each group together (a layer of ``n`` kernels then has
+        ``n // group_size`` output channels): an invariance learned from which features
+        the sparse coding switches on together.
     alpha, connectivity_alpha : float or "auto", default="auto"
         Penalties of the sparse coding (see
         :class:`~sklearn_structlearn.GroupSparseCodingLayer`).
@@ -724,7 +765,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``grid_shape``, ``n_empty_sites``, the layout ``objective``) and ``"layers"``, one
         dict per layer (``n_channels``, ``grid_shape``, ``n_families``, ``family_sizes``
         -- units per family, one per site --, ``kernel_size``, ``mean_fan_in`` of the
-        learned kernel supports, ``pooling``, ``pool_size``, ``pooled_shape``).
+        learned kernel supports, ``pooling``, ``pool_size``, ``pooled_families`` --
+        families pooled into one output --, ``n_outputs`` channels, ``pooled_shape``).
     n_iter_ : int
         Most outer iterations run by the sparse coding of a layer.
     n_features_in_ : int
@@ -740,17 +782,19 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     >>> learner.transform(X).shape                    # 8 families on the 4x4 pooled grid
     (1797, 128)
     >>> print(learner.layers_[0].summary())           # doctest: +ELLIPSIS
-    1 channels on 8x8 -> 8 families of 64 units (3x3 kernels, ...) -> max pool 2x2 -> 4x4
+    1 channels on 8x8 -> 8 families of 64 units (3x3 kernels, ...) -> max pool 2x2 -> 8 channels on 4x4
     """
 
     def __init__(self, n_kernels=(32, 64), kernel_size=5, pool_size=2, pooling="max",
-                 group_size=1, alpha="auto", connectivity_alpha="auto", n_patches=20000,
-                 max_iter=20, topology=None, random_state=None, n_jobs=None):
+                 group_size=1, group_pooling=False, alpha="auto", connectivity_alpha="auto",
+                 n_patches=20000, max_iter=20, topology=None, random_state=None,
+                 n_jobs=None):
         self.n_kernels = n_kernels
         self.kernel_size = kernel_size
         self.pool_size = pool_size
         self.pooling = pooling
         self.group_size = group_size
+        self.group_pooling = group_pooling
         self.alpha = alpha
         self.connectivity_alpha = connectivity_alpha
         self.n_patches = n_patches
@@ -765,6 +809,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         "pool_size": [int_in(1), "array-like"],
         "pooling": POOLING,
         "group_size": [int_in(1)],
+        "group_pooling": ["boolean"],
         "alpha": PENALTY,
         "connectivity_alpha": PENALTY,
         "n_patches": [int_in(1)],
@@ -792,6 +837,10 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         for k in per_layer["kernel_size"]:
             if k % 2 == 0:  # a window centred on its site
                 raise ValueError(f"kernel_size must be odd, got {k}.")
+        for n in n_kernels:
+            if n % self.group_size:
+                raise ValueError(f"n_kernels must be multiples of group_size="
+                                 f"{self.group_size}, got {n}.")
         return per_layer["n_kernels"], per_layer["kernel_size"], per_layer["pool_size"]
 
     @fit_context
@@ -828,8 +877,9 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             layer = learn_shared_layer(
                 maps, grid, n_kernels=n, kernel_size=k, group_size=self.group_size,
                 alpha=self.alpha, connectivity_alpha=self.connectivity_alpha,
-                pooling=self.pooling, pool_size=p, n_patches=self.n_patches,
-                max_iter=self.max_iter, random_state=rng, n_jobs=self.n_jobs,
+                pooling=self.pooling, pool_size=p, group_pooling=self.group_pooling,
+                n_patches=self.n_patches, max_iter=self.max_iter, random_state=rng,
+                n_jobs=self.n_jobs,
             )
             self.layers_.append(layer)
             if i + 1 < len(n_kernels):
@@ -838,7 +888,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.n_iter_ = max(layer.n_iter for layer in self.layers_)
         self.structure_ = self._describe()
         top = self.layers_[-1]
-        self._n_features_out = top.n_kernels * top.pooled_shape[0] * top.pooled_shape[1]
+        self._n_features_out = top.n_outputs * top.pooled_shape[0] * top.pooled_shape[1]
         return self
 
     def _input_maps(self, X):
@@ -855,7 +905,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_kernels_top * n_pooled_sites_top)
+        features : ndarray of shape (n_samples, n_outputs_top * n_pooled_sites_top)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -876,7 +926,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Returns
         -------
-        maps : ndarray of shape (n_samples, n_kernels, n_sites)
+        maps : ndarray of shape (n_samples, n_outputs, n_pooled_sites) or (n_samples, n_kernels, n_sites)
+            Pooled, or not.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -900,6 +951,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
              "kernel_size": layer.kernel_size,
              "mean_fan_in": float(layer.fan_in().mean()),
              "pooling": layer.pooling, "pool_size": layer.pool_size,
+             "pooled_families": layer.pooled_families, "n_outputs": layer.n_outputs,
              "pooled_shape": tuple(layer.pooled_shape)}
             for layer in self.layers_
         ]

@@ -92,6 +92,17 @@ def test_pool_equals_its_gather_definition(pooling, grid):
     assert torch.isfinite(x.grad).all()
 
 
+@pytest.mark.parametrize("pooling", ["max", "l2"])
+def test_group_pool_equals_its_gather_definition(pooling):
+    pool = LatticePool((4, 6), 2, pooling, n_families=3)
+    x = torch.randn(3, 6, 24, dtype=torch.float64, requires_grad=True)
+    y = pool(x)
+    assert y.shape == (3, 2, 6)
+    assert_allclose(y.detach(), pool.gather_forward(x).detach(), atol=1e-12)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
 def test_l2_pool_gradient_is_finite_at_zero():
     pool = LatticePool((2, 2), 2, "l2")
     x = torch.zeros(1, 1, 4, dtype=torch.float64, requires_grad=True)
@@ -125,3 +136,19 @@ def test_exported_net_reproduces_transform_and_trains():
     for conv in net.convs:
         assert (conv.masked_weight()[~conv.mask] == 0).all()
     assert build_shared_weight_net(learner).head.__class__.__name__ == "Identity"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("pooling", ["max", "l2"])
+def test_exported_group_pooling_net_reproduces_transform(pooling):
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data
+    perm = np.random.default_rng(0).permutation(64)
+    learner = SharedWeightLearner(n_kernels=[6, 8], kernel_size=3, group_size=2,
+                                  group_pooling=True, pooling=pooling, n_patches=3000,
+                                  max_iter=5, random_state=0).fit(X[:, perm])
+    net = learner.to_torch(n_classes=10, dtype=torch.float64)
+    assert net.head.in_features == 4 * 2 * 2
+    features = net.features(torch.as_tensor(X[:, perm])).detach().numpy()
+    assert_allclose(features, learner.transform(X[:, perm]), atol=1e-10)

@@ -107,6 +107,39 @@ def test_layer_forward_matches_scipy():
     assert_allclose(shared_layer_forward(maps, l2), expected.reshape(4, K, -1))
 
 
+@pytest.mark.parametrize("pooling", ["max", "l2"])
+def test_group_pooling_pools_the_families_of_a_group(pooling):
+    # Obviously right reference: the unpooled responses of a group's families, stacked,
+    # pooled over the families and the 2x2 block at once.
+    rng = np.random.default_rng(2)
+    h, w, C, K, g = 4, 6, 2, 6, 3
+    maps = rng.standard_normal((5, C, h * w))
+    kernels = rng.standard_normal((K, C, 3, 3))
+    bias = rng.standard_normal(K)
+    layer = SharedLayer(kernels, bias, kernels != 0, (h, w), (2, 3), 2, pooling, 0.5,
+                        group_size=g, group_pooling=True)
+    assert (layer.pooled_families, layer.n_outputs) == (3, 2)
+    codes = layer_codes(maps, layer).reshape(5, K // g, g, h // 2, 2, w // 2, 2)
+    if pooling == "max":
+        expected = codes.max(axis=(2, 4, 6))
+    else:
+        expected = np.sqrt((codes ** 2).sum(axis=(2, 4, 6)))
+    out = shared_layer_forward(maps, layer, batch_size=2)
+    assert out.shape == (5, 2, 6)
+    assert_allclose(out, expected.reshape(5, 2, -1), atol=1e-12)
+    # the pooling groups, in the order of the outputs, name exactly the units pooled
+    groups = family_pooling_groups(layer)
+    assert groups.shape == (2 * 6, 3 * 4)
+    flat = layer_codes(maps, layer).reshape(5, -1)
+    pooled = flat[:, groups].max(axis=2) if pooling == "max" else np.sqrt(
+        (flat[:, groups] ** 2).sum(axis=2))
+    assert_allclose(pooled, out.reshape(5, -1), atol=1e-12)
+    # without group pooling the same layer pools each family alone
+    alone = SharedLayer(kernels, bias, kernels != 0, (h, w), (2, 3), 2, pooling, 0.5,
+                        group_size=g)
+    assert shared_layer_forward(maps, alone).shape == (5, K, 6)
+
+
 def test_family_groups_are_neighbouring_sites_of_one_kernel():
     k = np.ones((3, 1, 3, 3))
     layer = SharedLayer(k, np.zeros(3), k > 0, (4, 6), (2, 3), 2, "max", 0.0)
@@ -253,8 +286,27 @@ def test_learner_on_shuffled_digits():
     assert_allclose(learner.scale_, np.full(64, X.std()))
 
 
+@ignore_convergence
+def test_learner_with_group_pooling():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data
+    learner = SharedWeightLearner(n_kernels=[8, 12], kernel_size=3, group_size=2,
+                                  group_pooling=True, n_patches=3000, max_iter=5,
+                                  random_state=0).fit(X)
+    # every layer hands on one channel per group of 2 families
+    assert learner.transform(X[:7]).shape == (7, 6 * 2 * 2)
+    assert learner.layers_[1].n_channels == 4
+    assert [lay["n_outputs"] for lay in learner.structure_["layers"]] == [4, 6]
+    assert [lay["pooled_families"] for lay in learner.structure_["layers"]] == [2, 2]
+    assert "groups of 2 families" in learner.summary()
+    assert len(learner.get_feature_names_out()) == 24
+
+
 @pytest.mark.parametrize("params, message", [
     ({"n_kernels": []}, "n_kernels"),
+    ({"n_kernels": [4, 6], "group_size": 4}, "multiples of group_size"),
+    ({"group_pooling": "yes"}, "group_pooling"),
     ({"n_kernels": [4, 0]}, "n_kernels"),
     ({"kernel_size": 4}, "odd"),
     ({"kernel_size": [3]}, "kernel_size"),

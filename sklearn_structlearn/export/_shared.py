@@ -121,8 +121,9 @@ class LatticePool(nn.Module):
     """Pool every channel over ``pool_size`` x ``pool_size`` blocks of lattice sites.
 
     ``"max"`` or ``"l2"`` (Euclidean norm of the block). Input (batch, C, height * width),
-    output (batch, C, pooled sites); the blocks are
-    :func:`~sklearn_structlearn.sharing.lattice_pooling`'s.
+    output (batch, C // n_families, pooled sites); the blocks are
+    :func:`~sklearn_structlearn.sharing.lattice_pooling`'s, and each output pools
+    ``n_families`` consecutive channels together (a group of families, default 1).
 
     Examples
     --------
@@ -132,37 +133,42 @@ class LatticePool(nn.Module):
     tensor([[[4.]]])
     """
 
-    def __init__(self, grid_shape, pool_size=2, pooling="max"):
+    def __init__(self, grid_shape, pool_size=2, pooling="max", n_families=1):
         super().__init__()
         if pooling not in ("max", "l2"):
             raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}.")
         self.grid_shape = tuple(int(s) for s in grid_shape)
         self.pool_size = int(pool_size)
         self.pooling = pooling
+        self.n_families = int(n_families)
         index, self.pooled_shape = lattice_pooling(self.grid_shape, self.pool_size)
         self.register_buffer("index", torch.as_tensor(index, dtype=torch.int64))
 
     def forward(self, x):
-        """``x`` (batch, channels, height * width) -> (batch, channels, n_blocks)."""
+        """``x`` (batch, channels, height * width) -> (batch, channels // n_families, n_blocks)."""
         h, w = self.grid_shape
         p = self.pool_size
         bh, bw = min(p, h), min(p, w)
-        image = x.reshape(x.shape[0], x.shape[1], h, w)
-        if self.pooling == "max":
-            y = F.max_pool2d(image, (bh, bw))
-        else:
-            y = _safe_sqrt(F.avg_pool2d(image * image, (bh, bw)) * (bh * bw))
-        return y.reshape(x.shape[0], x.shape[1], -1)
+        grouped = x.reshape(x.shape[0], -1, self.n_families, h, w)
+        if self.pooling == "max":  # max over a group's families, then over the block
+            y = F.max_pool2d(grouped.amax(dim=2), (bh, bw))
+        else:  # the group's energy summed over the block
+            energy = (grouped * grouped).sum(dim=2)
+            y = _safe_sqrt(F.avg_pool2d(energy, (bh, bw)) * (bh * bw))
+        return y.reshape(x.shape[0], y.shape[1], -1)
 
     def gather_forward(self, x):
-        """Reference: pool the gathered blocks of the index table."""
-        blocks = x[..., self.index]
+        """Reference: pool the gathered blocks of the index table, all families of a group."""
+        grouped = x.reshape(x.shape[0], -1, self.n_families, x.shape[-1])
+        blocks = grouped[..., self.index]  # (batch, groups, families, blocks, sites)
         if self.pooling == "max":
-            return blocks.amax(dim=-1)
-        return _safe_sqrt((blocks * blocks).sum(dim=-1))
+            return blocks.amax(dim=(2, 4))
+        return _safe_sqrt((blocks * blocks).sum(dim=(2, 4)))
 
     def extra_repr(self):
-        return f"{self.pooling} over {self.pool_size}x{self.pool_size} blocks of {self.grid_shape}"
+        families = f", groups of {self.n_families} channels" if self.n_families > 1 else ""
+        return (f"{self.pooling} over {self.pool_size}x{self.pool_size} blocks of "
+                f"{self.grid_shape}{families}")
 
 
 class SharedWeightNet(nn.Module):
@@ -226,8 +232,9 @@ def build_shared_weight_net(learner, n_classes=None, dtype=None):
         convs.append(LatticeConv(t(layer.kernels), t(layer.bias), layer.grid_shape,
                                  site_inputs=site_inputs if i == 0 else None,
                                  mask=torch.as_tensor(layer.mask)))
-        pools.append(LatticePool(layer.grid_shape, layer.pool_size, layer.pooling))
+        pools.append(LatticePool(layer.grid_shape, layer.pool_size, layer.pooling,
+                                 n_families=layer.pooled_families))
     top = learner.layers_[-1]
-    n_out = top.n_kernels * top.pooled_shape[0] * top.pooled_shape[1]
+    n_out = top.n_outputs * top.pooled_shape[0] * top.pooled_shape[1]
     head = None if n_classes is None else nn.Linear(n_out, int(n_classes), dtype=dtype)
     return SharedWeightNet(t(learner.mean_), t(learner.scale_), convs, pools, head)
