@@ -782,7 +782,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     >>> learner.transform(X).shape                    # 8 families on the 4x4 pooled grid
     (1797, 128)
     >>> print(learner.layers_[0].summary())           # doctest: +ELLIPSIS
-    1 channels on 8x8 -> 8 families of 64 units (3x3 kernels, ...) -> max pool 2x2 -> 8 channels on 4x4
+    1 channels on 8x8 -> 8 families of 64 units (3x3 kernels, ...) -> ... -> 8 channels on 4x4
     """
 
     def __init__(self, n_kernels=(32, 64), kernel_size=5, pool_size=2, pooling="max",
@@ -926,8 +926,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Returns
         -------
-        maps : ndarray of shape (n_samples, n_outputs, n_pooled_sites) or (n_samples, n_kernels, n_sites)
-            Pooled, or not.
+        maps : ndarray of shape (n_samples, n_outputs, n_pooled_sites)
+            Or, unpooled, of shape (n_samples, n_kernels, n_sites).
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
