@@ -272,16 +272,25 @@ def layer_codes(maps, layer, *, batch_size=256):
     return out
 
 
+def _pooled_units(n_channels, grid_shape, pool_size, n_families):
+    """Units (``channel * n_sites + site``) of every pooled output, outputs channel-major:
+    ``n_families`` consecutive channels at the sites of one :func:`lattice_pooling` block.
+    Shape (n_channels // n_families * n_blocks, n_families * block sites)."""
+    blocks, _ = lattice_pooling(grid_shape, pool_size)
+    n_sites = grid_shape[0] * grid_shape[1]
+    g = n_families
+    channels = np.arange(n_channels).reshape(n_channels // g, 1, g, 1)
+    units = channels * n_sites + blocks[None, :, None, :]  # (outputs, blocks, g, sites)
+    return units.reshape(-1, g * blocks.shape[1])
+
+
 def pool_maps(codes, grid_shape, pool_size, pooling, n_families=1):
     """Pool ``codes`` (n, C, n_sites) over the blocks of :func:`lattice_pooling` and over
     ``n_families`` consecutive channels: (n, C // n_families, n_blocks)."""
-    index, _ = lattice_pooling(grid_shape, pool_size)
     n, c = codes.shape[:2]
-    g = n_families
-    # (n, C/g, g, blocks, sites) -> (n, C/g, blocks, g, sites): every output's units contiguous
-    blocks = codes[:, :, index].reshape(n, c // g, g, *index.shape).swapaxes(2, 3)
-    blocks = blocks.reshape(n * (c // g), -1)
-    return pool_codes(blocks, g * index.shape[1], pooling).reshape(n, c // g, index.shape[0])
+    units = _pooled_units(c, grid_shape, pool_size, n_families)
+    pooled = pool_codes(codes.reshape(n, -1)[:, units.ravel()], units.shape[1], pooling)
+    return pooled.reshape(n, c // n_families, -1)
 
 
 def shared_layer_forward(maps, layer, *, batch_size=256):
@@ -566,11 +575,8 @@ def family_pooling_groups(layer):
     >>> family_pooling_groups(layer)[[0, 4]].tolist()    # kernel 0 and kernel 1, block 0
     [[0, 1, 4, 5], [16, 17, 20, 21]]
     """
-    blocks, _ = lattice_pooling(layer.grid_shape, layer.pool_size)
-    g = layer.pooled_families
-    families = np.arange(layer.n_kernels).reshape(layer.n_outputs, 1, g, 1)
-    units = families * layer.n_sites + blocks[None, :, None, :]  # (outputs, blocks, g, sites)
-    return units.reshape(layer.n_outputs * blocks.shape[0], -1)
+    return _pooled_units(layer.n_kernels, layer.grid_shape, layer.pool_size,
+                         layer.pooled_families)
 
 
 # --------------------------------------------------------------------------- #
