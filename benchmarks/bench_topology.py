@@ -131,7 +131,7 @@ def reinitialise(torch, net, seed):
     """The learned architecture (same masks) with torch's default random initialisation."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for conv in net.convs:
+        for conv in net.layers:
             fresh = torch.nn.Conv2d(conv.weight.shape[1], conv.weight.shape[0], conv.kernel_size)
             with torch.no_grad():
                 conv.weight.copy_(torch.where(conv.mask, fresh.weight.to(conv.weight.dtype), 0.0))
@@ -142,7 +142,7 @@ def reinitialise(torch, net, seed):
 def zero_biases(torch, net):
     """The learned kernels with zero biases (no code threshold at initialisation)."""
     with torch.no_grad():
-        for conv in net.convs:
+        for conv in net.layers:
             conv.bias.zero_()
     return net
 
@@ -332,17 +332,17 @@ def main(argv=None):
                         return make()
 
                 peers = {
-                    "learned": (lambda: learner.to_torch(n_classes), lambda d: d,
+                    "learned": (lambda: learner.to_torch(n_classes=n_classes), lambda d: d,
                                 "learned: " + (structures.get(pixels, {}).get("summary", "")
                                                .replace("\n", "; "))),
                     "learned-zero-bias": (
-                        lambda: zero_biases(torch, learner.to_torch(n_classes)),
+                        lambda: zero_biases(torch, learner.to_torch(n_classes=n_classes)),
                         lambda d: d, "learned kernels, zero biases"),
                     "learned-zero-head": (
-                        lambda: zero_head(torch, learner.to_torch(n_classes)),
+                        lambda: zero_head(torch, learner.to_torch(n_classes=n_classes)),
                         lambda d: d, "learned kernels, zero head"),
                     "learned-random-init": (
-                        lambda: reinitialise(torch, learner.to_torch(n_classes), torch_seed),
+                        lambda: reinitialise(torch, learner.to_torch(n_classes=n_classes), torch_seed),
                         lambda d: d, "same learned structure, random init"),
                     "cnn-small": (lambda: make_cnn(torch, n_classes), std_global,
                                   "conv3x3(32)-pool-conv3x3(64)-pool-linear"),

@@ -164,7 +164,11 @@ class StructuredNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     structure_learner : estimator, default=None
         Unsupervised estimator that learns the structure: it must have ``fit(X)`` and
-        ``to_torch(mode="feedforward", n_classes=..., dtype=...)``. It is cloned in
+        ``to_torch(mode="feedforward", n_classes=..., dtype=...)`` returning a module
+        with a fixed ``preprocessing`` stage, the trainable ``layers`` and a linear
+        ``head``: :class:`~sklearn_structlearn.DeepStructureLearner` (masked layers) or
+        :class:`~sklearn_structlearn.sharing.SharedWeightLearner` (shared-weight,
+        convolution-like layers on the input topology it recovers). It is cloned in
         ``fit``; its ``random_state`` is always drawn from the classifier's, and its
         ``n_jobs`` (when ``None``) and ``verbose`` (when 0) follow the classifier's.
         ``None`` uses ``DeepStructureLearner()``. Its parameters are reachable as

@@ -766,6 +766,8 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Standardisation of the inputs: ``(x - mean_) / scale_``, one mean and one scale
         for all inputs (a shared-weight layer reads every site alike).
     layers_ : list of SharedLayer
+    n_layers_ : int
+        Number of layers (the length of ``n_kernels``).
     structure_ : dict
         What was learned, in plain values: ``"topology"`` (``n_inputs``, the recovered
         ``grid_shape``, ``n_empty_sites``, the layout ``objective``) and ``"layers"``, one
@@ -891,6 +893,7 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if i + 1 < len(n_kernels):
                 maps = shared_layer_forward(maps, layer)
                 grid = layer.pooled_shape
+        self.n_layers_ = len(self.layers_)
         self.n_iter_ = max(layer.n_iter for layer in self.layers_)
         self.structure_ = self._describe()
         top = self.layers_[-1]
@@ -981,21 +984,35 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         lines += [f"layer {i + 1}: {layer.summary()}" for i, layer in enumerate(self.layers_)]
         return "\n".join(lines)
 
-    def to_torch(self, n_classes=None, *, dtype=None):
+    def to_torch(self, mode="feedforward", n_classes=None, *, dtype=None):
         """Export the learned structure as a torch module (see ``export._shared``).
+
+        The module computes ``transform`` (then the head): standardisation, and per layer
+        the shared kernels on the lattice, ReLU, pooling. It has the attributes
+        :class:`~sklearn_structlearn.StructuredNetClassifier` trains (``preprocessing``,
+        ``layers``, ``head``), so ``StructuredNetClassifier(SharedWeightLearner())``
+        learns the structure without labels and trains it with them.
 
         Parameters
         ----------
+        mode : {"feedforward", "exact"}, default="feedforward"
+            Both give the same network: the layers of this learner are feedforward
+            already (thresholded responses of shared kernels), so the network is at once
+            exact (it reproduces ``transform``) and trainable. The parameter is there so
+            that this learner is exported as the other structure learners are.
         n_classes : int, default=None
-            Adds a linear head.
+            Adds a linear head (torch's default initialisation).
         dtype : torch.dtype, default=None
             ``None``: float32.
 
         Returns
         -------
-        module : torch.nn.Module
+        module : SharedWeightNet
         """
         check_is_fitted(self)
+        validate_named({"mode": [StrOptions({"feedforward", "exact"})],
+                        "n_classes": [int_in(1), None]},
+                       {"mode": mode, "n_classes": n_classes}, type(self).__name__)
         import_torch("Exporting a shared-weight network to PyTorch")
         from .export._shared import build_shared_weight_net
 

@@ -551,6 +551,56 @@ def test_head_regularisers_and_encoder_learning_rate(small):
     assert groups[1]["lr"] == clf.learning_rate
 
 
+# --------------------------------------------------------------------------- shared weights
+def tiny_shared_learner(**params):
+    """Two shared-weight layers on the recovered lattice, barely fitted."""
+    from sklearn_structlearn.sharing import SharedWeightLearner
+
+    return SharedWeightLearner(**{"n_kernels": [4, 8], "kernel_size": 3, "n_patches": 2000,
+                                  "max_iter": 3, **params})
+
+
+def test_trains_a_shared_weight_structure(small):
+    # The headline pipeline as a user writes it: topology, shared kernels and pooling
+    # learned without labels from shuffled pixels, then trained with the labels.
+    X_train, X_test, y_train, y_test = small
+    perm = np.random.default_rng(0).permutation(X_train.shape[1])
+    clf = StructuredNetClassifier(tiny_shared_learner(), **TINY, encoder_learning_rate=1e-4,
+                                  random_state=0)
+    clf.fit(X_train[:, perm], y_train)
+    learner = clf.structure_learner_
+    assert learner.n_layers_ == 2 and learner.topology_.grid_shape_ == (8, 8)
+    module = clf.net_.module_
+    # the learned masks survive training: pruned weights exactly zero
+    for conv, layer in zip(module.layers, learner.layers_):
+        np.testing.assert_array_equal(conv.mask.numpy(), layer.mask)
+        assert np.all(conv.weight.detach().numpy()[~layer.mask] == 0.0)
+    # the whole trained network (float64 input stage included) is what predicts
+    with torch.no_grad():
+        logits = clf.module_(torch.from_numpy(X_test[:, perm])).double()
+    np.testing.assert_allclose(logits.softmax(dim=1).numpy(),
+                               clf.predict_proba(X_test[:, perm]), rtol=0, atol=1e-12)
+    # the encoder's learning rate reaches the shared kernels, not the head
+    groups = clf.net_.optimizer_.param_groups
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in module.layers.parameters()}
+    assert groups[0]["lr"] == 1e-4 and groups[1]["lr"] == clf.learning_rate
+    assert 0.0 <= clf.score(X_test[:, perm], y_test) <= 1.0
+    pruned = sum(int((~layer.mask).sum()) for layer in learner.layers_)
+    assert clf.n_parameters() == sum(p.numel() for p in module.parameters())
+    assert clf.n_parameters(nonzero=True) == clf.n_parameters() - pruned
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict(X_test[:, perm]), clf.predict(X_test[:, perm]))
+
+
+def test_grid_search_reaches_the_shared_weight_learner(small):
+    X_train, _, y_train, _ = small
+    clf = StructuredNetClassifier(tiny_shared_learner(), **TINY, random_state=0)
+    search = GridSearchCV(clf, {"structure_learner__n_kernels": [[4], [4, 8]]}, cv=2)
+    search.fit(X_train, y_train)
+    best = search.best_estimator_.structure_learner_
+    assert best.n_layers_ == len(search.best_params_["structure_learner__n_kernels"])
+
+
 def test_batch_norm_with_a_last_batch_of_one(small):
     X_train, _, y_train, _ = small
     clf = StructuredNetClassifier(tiny_learner(), **TINY, batch_norm=True, batch_size=32,

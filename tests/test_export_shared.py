@@ -133,7 +133,7 @@ def test_exported_net_reproduces_transform_and_trains():
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
-    for conv in net.convs:
+    for conv in net.layers:
         assert (conv.masked_weight()[~conv.mask] == 0).all()
     assert build_shared_weight_net(learner).head.__class__.__name__ == "Identity"
 
@@ -152,3 +152,27 @@ def test_exported_group_pooling_net_reproduces_transform(pooling):
     assert net.head.in_features == 4 * 2 * 2
     features = net.features(torch.as_tensor(X[:, perm])).detach().numpy()
     assert_allclose(features, learner.transform(X[:, perm]), atol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_export_modes_and_their_errors():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data
+    learner = SharedWeightLearner(n_kernels=[4], kernel_size=3, n_patches=2000, max_iter=3,
+                                  random_state=0).fit(X)
+    x = torch.as_tensor(X[:10])
+    # the layers are feedforward already: both modes are the same network, = transform
+    exact = learner.to_torch(mode="exact", dtype=torch.float64)
+    feedforward = learner.to_torch("feedforward", dtype=torch.float64)
+    assert_allclose(exact(x).detach(), feedforward(x).detach(), rtol=0, atol=0)
+    assert_allclose(feedforward(x).detach(), learner.transform(X[:10]), atol=1e-10)
+    # the classifier's contract: a fixed stage, trainable layers, a head
+    net = learner.to_torch(n_classes=3)
+    assert isinstance(net.preprocessing, _shared.InputStandardisation)
+    assert [n for n, _ in net.named_parameters()] == [
+        "layers.0.weight", "layers.0.bias", "head.weight", "head.bias"]
+    with pytest.raises(ValueError, match="mode"):
+        learner.to_torch(mode="unrolled")
+    with pytest.raises(ValueError, match="n_classes"):
+        learner.to_torch(n_classes=0)

@@ -21,7 +21,8 @@ from torch.nn import functional as F
 
 from .._lattice import lattice_neighbourhoods, lattice_pooling
 
-__all__ = ["LatticeConv", "LatticePool", "SharedWeightNet", "build_shared_weight_net"]
+__all__ = ["InputStandardisation", "LatticeConv", "LatticePool", "SharedWeightNet",
+           "build_shared_weight_net"]
 
 
 def _safe_sqrt(s):
@@ -171,29 +172,58 @@ class LatticePool(nn.Module):
                 f"{self.grid_shape}{families}")
 
 
+class InputStandardisation(nn.Module):
+    """Fixed ``x -> (x - mean) / scale`` over the inputs (buffers, not trained).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_structlearn.export._shared import InputStandardisation
+    >>> InputStandardisation(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0]))(
+    ...     torch.tensor([[3.0, 0.0]]))
+    tensor([[ 1.0000, -0.5000]])
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean))
+        self.register_buffer("scale", torch.as_tensor(scale))
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+    def extra_repr(self):
+        return f"n_features={self.mean.shape[0]}"
+
+
 class SharedWeightNet(nn.Module):
     """Standardisation, shared-weight layers (conv -> ReLU -> pool), optional linear head.
 
+    The attribute names are those of the other exported networks
+    (:class:`~sklearn_structlearn.export.StructuredNet`): a fixed ``preprocessing``
+    stage, the trainable ``layers``, a ``head`` -- what
+    :class:`~sklearn_structlearn.StructuredNetClassifier` trains.
+
     Attributes
     ----------
-    mean, scale : buffers of shape (n_features,)
+    preprocessing : InputStandardisation or nn.Identity
         Input standardisation (in the inputs' own order).
-    convs : nn.ModuleList of LatticeConv
+    layers : nn.ModuleList of LatticeConv
     pools : nn.ModuleList of LatticePool
     head : nn.Linear or nn.Identity
     """
 
-    def __init__(self, mean, scale, convs, pools, head=None):
+    def __init__(self, preprocessing, layers, pools, head=None):
         super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean))
-        self.register_buffer("scale", torch.as_tensor(scale))
-        self.convs = nn.ModuleList(convs)
+        self.preprocessing = preprocessing if preprocessing is not None else nn.Identity()
+        self.layers = nn.ModuleList(layers)
         self.pools = nn.ModuleList(pools)
         self.head = head if head is not None else nn.Identity()
 
     def features(self, x):
-        x = ((x - self.mean) / self.scale)[:, None, :]
-        for conv, pool in zip(self.convs, self.pools):
+        """``x`` (batch, n_features) raw inputs -> the top pooled maps, flattened."""
+        x = self.preprocessing(x)[:, None, :]
+        for conv, pool in zip(self.layers, self.pools):
             x = pool(torch.relu(conv(x)))
         return x.flatten(1)
 
@@ -237,4 +267,5 @@ def build_shared_weight_net(learner, n_classes=None, dtype=None):
     top = learner.layers_[-1]
     n_out = top.n_outputs * top.pooled_shape[0] * top.pooled_shape[1]
     head = None if n_classes is None else nn.Linear(n_out, int(n_classes), dtype=dtype)
-    return SharedWeightNet(t(learner.mean_), t(learner.scale_), convs, pools, head)
+    return SharedWeightNet(InputStandardisation(t(learner.mean_), t(learner.scale_)),
+                           convs, pools, head)
