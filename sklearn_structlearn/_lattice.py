@@ -4,14 +4,17 @@ blocks of a pooling.
 A lattice is a ``(height, width)`` grid of sites in raster order (``r * width + c``). These
 tables are the one definition of "neighbouring site" shared by the learner
 (:mod:`sklearn_structlearn.sharing`) and the torch export
-(:mod:`sklearn_structlearn.export._shared`), which both sit above this module.
+(:mod:`sklearn_structlearn.export._shared`), which both sit above this module; and where
+the pixels of (shuffled) images truly sit, the one definition the topology's scores and
+pictures compare with.
 """
 
 import numpy as np
 
 from ._param_validation import int_in, validate_params
 
-__all__ = ["check_grid", "lattice_neighbourhoods", "lattice_pooling", "pool_block"]
+__all__ = ["check_grid", "grid_positions", "lattice_neighbourhoods", "lattice_pooling",
+           "pool_block"]
 
 
 def check_grid(grid_shape):
@@ -122,3 +125,34 @@ def pool_block(grid_shape, pool_size):
     """Block of a pooling of side ``pool_size``, clipped to the lattice."""
     h, w = grid_shape
     return min(pool_size, h), min(pool_size, w)
+
+
+def grid_positions(image_shape, permutation=None):
+    """``(row, column)`` of every feature of (shuffled) flattened images -- for scoring.
+
+    Parameters
+    ----------
+    image_shape : tuple of (int, int)
+        ``(height, width)``; one feature per pixel, C order.
+    permutation : array-like of shape (n_features,), default=None
+        The fixed shuffle of the data, ``X_shuffled = X[:, permutation]``
+        (:func:`~sklearn_structlearn.datasets.permute_pixels`): feature ``j`` of the
+        shuffled data is pixel ``permutation[j]``.
+
+    Returns
+    -------
+    positions : ndarray of int of shape (n_features, 2)
+
+    Examples
+    --------
+    >>> from sklearn_structlearn.topology import grid_positions
+    >>> grid_positions((2, 3)).tolist()
+    [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
+    >>> grid_positions((2, 3), permutation=[5, 0, 1, 2, 3, 4])[0].tolist()
+    [1, 2]
+    """
+    h, w = (int(s) for s in image_shape)
+    pixels = np.arange(h * w) if permutation is None else np.asarray(permutation)
+    if pixels.shape != (h * w,) or not np.array_equal(np.sort(pixels), np.arange(h * w)):
+        raise ValueError(f"permutation must be a permutation of range({h * w}).")
+    return np.c_[pixels // w, pixels % w].astype(np.int64)

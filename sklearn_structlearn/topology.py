@@ -56,6 +56,7 @@ from ._solvers._topology import (
     _swap_refine,
     _window_refine,
 )
+from ._lattice import grid_positions
 from ._param_validation import StrOptions, fit_context, int_in, real_in, validate_params
 
 __all__ = [
@@ -563,37 +564,6 @@ def recover_lattice(similarity, *, n_neighbors=4, n_init=8, n_boxes=3, max_sweep
 # --------------------------------------------------------------------------- #
 # scoring against a known grid
 # --------------------------------------------------------------------------- #
-def grid_positions(image_shape, permutation=None):
-    """``(row, column)`` of every feature of (shuffled) flattened images -- for scoring.
-
-    Parameters
-    ----------
-    image_shape : tuple of (int, int)
-        ``(height, width)``; one feature per pixel, C order.
-    permutation : array-like of shape (n_features,), default=None
-        The fixed shuffle of the data, ``X_shuffled = X[:, permutation]``
-        (:func:`~sklearn_structlearn.datasets.permute_pixels`): feature ``j`` of the
-        shuffled data is pixel ``permutation[j]``.
-
-    Returns
-    -------
-    positions : ndarray of int of shape (n_features, 2)
-
-    Examples
-    --------
-    >>> from sklearn_structlearn.topology import grid_positions
-    >>> grid_positions((2, 3)).tolist()
-    [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
-    >>> grid_positions((2, 3), permutation=[5, 0, 1, 2, 3, 4])[0].tolist()
-    [1, 2]
-    """
-    h, w = (int(s) for s in image_shape)
-    pixels = np.arange(h * w) if permutation is None else np.asarray(permutation)
-    if pixels.shape != (h * w,) or not np.array_equal(np.sort(pixels), np.arange(h * w)):
-        raise ValueError(f"permutation must be a permutation of range({h * w}).")
-    return np.c_[pixels // w, pixels % w].astype(np.int64)
-
-
 def _lattice_symmetries(grid_shape, target_shape):
     """Maps ``(rows, cols) -> (rows, cols)`` taking a ``grid_shape`` lattice onto ``target_shape``.
 

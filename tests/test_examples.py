@@ -28,6 +28,8 @@ EXPECTED = {
     "plot_invariance.py": (["invariance.png"], "score learned"),
     "plot_depth_tradeoff.py": (["depth_tradeoff_digits.png"], "depth rule"),
     "plot_accuracy_table.py": (["accuracy_table.png"], "| model | test accuracy"),
+    "plot_shared_weights.py": (["shared_weights_topology.png", "shared_weights_kernels.png"],
+                               "pixels at their exact site"),
 }
 
 

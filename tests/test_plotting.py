@@ -17,6 +17,7 @@ from sklearn_structlearn.plotting import (  # noqa: E402
     plot_connectivity,
     plot_entropy_curve,
     plot_receptive_fields,
+    plot_recovered_topology,
 )
 
 
@@ -201,6 +202,52 @@ def test_plot_connectivity_weights_groups_and_title():
 
 
 # ------------------------------------------------------------------------ misc
+# ------------------------------------------------------------------ recovered topology
+@pytest.fixture(scope="module")
+def shuffled_topology():
+    from scipy.ndimage import gaussian_filter
+
+    from sklearn_structlearn.topology import InputTopologyLearner
+
+    rng = np.random.default_rng(0)
+    images = gaussian_filter(rng.standard_normal((2000, 7, 5)), (0, 1, 1), mode="nearest")
+    perm = rng.permutation(35)
+    X = images.reshape(2000, 35)[:, perm]
+    return InputTopologyLearner().fit(X), X, perm
+
+
+def test_plot_recovered_topology_draws_the_true_grid_back(shuffled_topology, tmp_path):
+    topo, X, perm = shuffled_topology
+    fig = plot_recovered_topology(topo, X[0], (7, 5), permutation=perm)
+    received, on_lattice, rows, cols = (ax.images[0].get_array() for ax in fig.axes)
+    assert_array_equal(received, X[0].reshape(7, 5))           # as the model saw it
+    assert_allclose(on_lattice.ravel(), topo.transform(X[:1])[0])
+    # every pixel back at its site (up to a symmetry of the grid): the true rows and
+    # columns at the recovered sites are ramps, each line of sites one row or column
+    assert sorted(np.unique(rows).tolist() + np.unique(cols).tolist()) == sorted(
+        list(range(7)) + list(range(5)))
+    assert all(len(set(line)) == 1 for line in rows.T) or all(
+        len(set(line)) == 1 for line in rows)
+    assert "100% of the 35 pixels" in fig._suptitle.get_text()
+    path = tmp_path / "topology.png"
+    fig.savefig(path)
+    assert _is_png(path)
+
+
+def test_plot_recovered_topology_validation(shuffled_topology):
+    from sklearn_structlearn.topology import InputTopologyLearner
+
+    topo, X, perm = shuffled_topology
+    with pytest.raises(ValueError, match="fitted InputTopologyLearner"):
+        plot_recovered_topology(InputTopologyLearner(), X[0], (7, 5))
+    with pytest.raises(ValueError, match="one input of 35 features"):
+        plot_recovered_topology(topo, X[:2], (7, 5))
+    with pytest.raises(ValueError, match="image_shape"):
+        plot_recovered_topology(topo, X[0], (6, 5))
+    with pytest.raises(ValueError, match="permutation"):
+        plot_recovered_topology(topo, X[0], (7, 5), permutation=np.zeros(35, int))
+
+
 def test_missing_matplotlib_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)

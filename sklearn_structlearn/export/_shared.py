@@ -190,6 +190,7 @@ class InputStandardisation(nn.Module):
         self.register_buffer("scale", torch.as_tensor(scale))
 
     def forward(self, x):
+        """``(x - mean) / scale``."""
         return (x - self.mean) / self.scale
 
     def extra_repr(self):
