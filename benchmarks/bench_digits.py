@@ -1,18 +1,24 @@
-"""The default StructuredNetClassifier on the 8x8 digits, against two MLPs, same run.
+"""StructuredNetClassifier on the 8x8 digits (default and shared-weight structures) against
+two MLPs and a small CNN, same run.
 
-For each seed the digits are split 75/25 (stratified, ``random_state=seed``) and three
+For each seed the digits are split 75/25 (stratified, ``random_state=seed``) and five
 models are fitted on the same training rows, with every thread pool pinned to
 ``--threads`` (BLAS, Numba, torch):
 
 - ``StructuredNetClassifier(random_state=seed, n_jobs=threads)``: the defaults (structure
   learned by ``DeepStructureLearner()`` sized to the data, trained by skorch);
+- ``StructuredNetClassifier(SharedWeightLearner(kernel_size=3))``: the classifier's
+  defaults on a shared-weight structure (pixel grid recovered from the data, 32 and 64
+  shared 3x3 kernels learned without labels, 2x2 max pooling: a small CNN's layout);
 - ``MLPClassifier(hidden_layer_sizes=(100,), random_state=seed)``: scikit-learn's
   defaults (Adam, learning rate 1e-3, up to 200 epochs, stops when the training loss
   stalls);
 - ``skorch MLP``: a plain 64-100-10 ReLU network trained by skorch exactly as the
   structured one (Adam, learning rate 3e-3, batches of 128, 10% validation split,
   early stopping on the validation loss with patience 10 and relative tolerance 1e-2,
-  best weights restored, up to 200 epochs), seeded by ``seed``.
+  best weights restored, up to 200 epochs), seeded by ``seed``;
+- ``skorch small CNN``: conv3x3(32)-pool-conv3x3(64)-pool-linear, trained the same way
+  (the layout the shared-weight structure recovers, designed by hand).
 
 Reported per model and seed: test accuracy, fit wall and CPU time (``time.process_time``,
 this process, all threads) and epochs; then the mean over seeds. Numba's compilation is
@@ -40,6 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _timing import pinned_threads  # noqa: E402
+from bench_classifier import make_cnn, make_mlp  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,15 +57,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def skorch_mlp(torch, seed):
-    """A plain MLP trained by skorch with the structured classifier's default regime."""
+def skorch_net(torch, module, seed):
+    """``module`` trained by skorch with the structured classifier's default regime."""
     from skorch import NeuralNetClassifier
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
-    torch.manual_seed(seed)
-    module = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
-                                 torch.nn.Linear(100, 10))
     return NeuralNetClassifier(
         module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=3e-3,
         batch_size=128, max_epochs=200, iterator_train__shuffle=True,
@@ -67,6 +71,12 @@ def skorch_mlp(torch, seed):
                                  threshold_mode="rel", load_best=True)],
         verbose=0,
     )
+
+
+def seeded(torch, seed, build):
+    """``build()`` under ``torch.manual_seed(seed)``: the same initial weights every run."""
+    torch.manual_seed(seed)
+    return build()
 
 
 def timed(fit):
@@ -83,6 +93,7 @@ def main(argv=None):
 
     from sklearn_structlearn import DeepStructureLearner, StructuredNetClassifier
     from sklearn_structlearn.datasets import load_digits_images
+    from sklearn_structlearn.sharing import SharedWeightLearner
 
     X, y = load_digits_images()
     X = X.astype(np.float32)
@@ -104,9 +115,17 @@ def main(argv=None):
                 models = {
                     "StructuredNetClassifier()": lambda: StructuredNetClassifier(
                         random_state=seed, n_jobs=args.threads).fit(X_train, y_train),
+                    "StructuredNetClassifier(SharedWeightLearner(kernel_size=3))":
+                        lambda: StructuredNetClassifier(
+                            SharedWeightLearner(kernel_size=3), random_state=seed,
+                            n_jobs=args.threads).fit(X_train, y_train),
                     "MLPClassifier(100)": lambda: MLPClassifier(
                         hidden_layer_sizes=(100,), random_state=seed).fit(X_train, y_train),
-                    "skorch MLP 64-100-10": lambda: skorch_mlp(torch, seed).fit(
+                    "skorch MLP 64-100-10": lambda: skorch_net(torch, seeded(
+                        torch, seed, lambda: make_mlp(torch, 64, [100], 10)), seed).fit(
+                        X_train, y_train.astype(np.int64)),
+                    "skorch small CNN 32/64": lambda: skorch_net(torch, seeded(
+                        torch, seed, lambda: make_cnn(torch, 10, (8, 8))), seed).fit(
                         X_train, y_train.astype(np.int64)),
                 }
                 for name, fit in models.items():
@@ -148,13 +167,15 @@ def main(argv=None):
               f"{100 * max(acc):.2f}% | {np.mean([r['wall'] for r in mine]):.1f} | "
               f"{np.mean([r['cpu'] for r in mine]):.1f} |")
     structured = [row for row in rows if "structure_cpu" in row]
+    for name in dict.fromkeys(row["model"] for row in structured):
+        mine = [row for row in structured if row["model"] == name]
+        print(f"\n{name} stages (mean): structure "
+              f"{np.mean([r['structure_wall'] for r in mine]):.1f} s wall / "
+              f"{np.mean([r['structure_cpu'] for r in mine]):.1f} s CPU, training "
+              f"{np.mean([r['training_wall'] for r in mine]):.1f} s wall / "
+              f"{np.mean([r['training_cpu'] for r in mine]):.1f} s CPU")
     if structured:
-        print(f"\nStructuredNetClassifier stages (mean): structure "
-              f"{np.mean([r['structure_wall'] for r in structured]):.1f} s wall / "
-              f"{np.mean([r['structure_cpu'] for r in structured]):.1f} s CPU, training "
-              f"{np.mean([r['training_wall'] for r in structured]):.1f} s wall / "
-              f"{np.mean([r['training_cpu'] for r in structured]):.1f} s CPU; numba warm-up "
-              f"{compile_wall:.1f} s wall (not included)")
+        print(f"numba warm-up {compile_wall:.1f} s wall (not included)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows, "load": [load_start, load_end],
