@@ -17,6 +17,15 @@ writes a new folder ``--out`` holding:
 - ``entropy_vs_depth.png`` and, per kept layer, ``connectivity_layer{L}.png`` and (image
   data) ``receptive_fields_layer{L}.png``.
 
+With ``--shared-weights`` (single-channel images) the structure is a
+:class:`~sklearn_structlearn.sharing.SharedWeightLearner` instead -- the pixel grid
+recovered from the data alone, shared kernels learned on it and pooled over neighbouring
+sites -- and the pictures are ``topology.png`` (the recovered grid against the true one)
+and ``kernels_layer1.png``, ``model.joblib`` the fitted shared-weight learner;
+``--shuffle-pixels`` shuffles the pixels first, so that the grid has to be found::
+
+    sklearn-structlearn learn --data digits --shared-weights --shuffle-pixels --out results/grid
+
 The rules of the command, tested in ``tests/test_cli.py``:
 
 - every bad use (a bad value, a missing or unreadable file, an unknown or non-numeric
@@ -62,7 +71,12 @@ MAX_DEPTH_LIMIT = 100
 MAX_ITER_LIMIT = 10**6
 # The files a run writes; a folder holding only these is a previous run.
 OUTPUT_PATTERNS = ("summary.txt", "model.joblib", "entropy_vs_depth.png",
-                   "connectivity_layer*.png", "receptive_fields_layer*.png")
+                   "connectivity_layer*.png", "receptive_fields_layer*.png", "topology.png",
+                   "kernels_layer*.png")
+# DeepStructureLearner's options that a shared-weight structure does not have.
+_MASKED_ONLY = ("max_depth", "n_components", "depth_criterion", "depth_tol", "preprocessing")
+# SharedWeightLearner's options.
+_SHARED_ONLY = ("n_kernels", "kernel_size", "shuffle_pixels")
 # Column names on the connectivity picture's axis up to this many inputs.
 _MAX_NAMED_INPUTS = 60
 _TRUST_NOTE = ("load the model with joblib.load -- only from a source you trust: loading "
@@ -190,7 +204,8 @@ def build_parser():
     learn = sub.add_parser(
         "learn",
         help="learn a structure, print it, save pictures and the fitted model",
-        description="Fit a DeepStructureLearner on a data set, print the learned structure "
+        description="Fit a DeepStructureLearner (or, with --shared-weights, a "
+                    "SharedWeightLearner) on a data set, print the learned structure "
                     "and write summary.txt, model.joblib and PNG pictures into a new folder "
                     "--out. Every bad use exits with status 2 and one line on stderr, "
                     "before any work, and writes nothing.",
@@ -221,7 +236,7 @@ def build_parser():
                            "package's /usr/share/datasets/fashion-mnist)")
 
     model = learn.add_argument_group("structure")
-    model.add_argument("--max-depth", type=_int_in("layers", 1, MAX_DEPTH_LIMIT), default=1,
+    model.add_argument("--max-depth", type=_int_in("layers", 1, MAX_DEPTH_LIMIT), default=None,
                        help=f"maximum number of layers (1 to {MAX_DEPTH_LIMIT}; default 1, "
                             "the estimator's)")
     model.add_argument("--n-components", type=_per_layer_int, default=None,
@@ -260,6 +275,27 @@ def build_parser():
                        help="seed (default 0)")
     model.add_argument("--n-jobs", type=_n_jobs, default=None,
                        help="threads (default: all cores; -1: all cores)")
+
+    shared = learn.add_argument_group(
+        "shared weights",
+        "a convolution-like structure found without labels (single-channel images); "
+        "--group-size, --alpha, --connectivity-alpha (one value each), --max-iter, "
+        "--random-state and --n-jobs apply too")
+    shared.add_argument("--shared-weights", action="store_true",
+                        help="learn a SharedWeightLearner instead: the pixel grid recovered "
+                             "from the data alone, shared kernels (families of units with one "
+                             "weight vector) learned on it by group sparse coding and pooled "
+                             "over neighbouring sites, layer after layer")
+    shared.add_argument("--n-kernels", type=_per_layer_int, default=None,
+                        help="kernels per layer, a comma-separated list (default 32,64); the "
+                             "number of layers is its length")
+    shared.add_argument("--kernel-size", type=_per_layer_int, default=None,
+                        help="odd window side: an int or one per layer (default 5)")
+    shared.add_argument("--shuffle-pixels", action="store_true",
+                        help="shuffle the pixels of every image by one fixed permutation "
+                             "(seeded by --random-state) before learning, so that the grid "
+                             "must be found from the data; the recovered grid is scored "
+                             "against the true one either way")
 
     output = learn.add_argument_group("output")
     output.add_argument("--out", required=True, type=Path,
@@ -584,6 +620,70 @@ def _check_sizes(args, n_samples, n_features):
         n_inputs = k // g
 
 
+def _check_structure_options(args, image_shape):
+    """Refuse the options of the other kind of structure, and data it cannot learn on."""
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    def given(name):
+        return getattr(args, name) not in (None, False)
+
+    if not args.shared_weights:
+        wrong = [name for name in _SHARED_ONLY if given(name)]
+        if wrong:
+            raise UsageError(f"{flag(wrong[0])} applies to --shared-weights only")
+        return
+    wrong = [name for name in _MASKED_ONLY if given(name)]
+    if wrong:
+        raise UsageError(f"{flag(wrong[0])} does not apply to --shared-weights (its depth is "
+                         "the length of --n-kernels, its width --n-kernels, its inputs "
+                         "standardised by one mean and one scale); drop it")
+    if image_shape is None:
+        raise UsageError("--shared-weights needs images, a grid to recover: digits, "
+                         "fashion-mnist, a 3-d .npy array or --image-shape HxW")
+    if len(image_shape) == 3 and image_shape[2] != 1:
+        raise UsageError(f"--shared-weights handles single-channel images; these have "
+                         f"{image_shape[2]} channels")
+    for name in ("group_size", "alpha", "connectivity_alpha"):
+        if isinstance(getattr(args, name), list):
+            raise UsageError(f"{flag(name)} takes one value with --shared-weights (all its "
+                             f"layers share it), got {len(getattr(args, name))}")
+
+
+def _shared_learner(args):
+    """The SharedWeightLearner of the options, its parameters checked (before any work)."""
+    from .sharing import SharedWeightLearner
+
+    optional = {"n_kernels": args.n_kernels, "kernel_size": args.kernel_size,
+                "group_size": args.group_size, "alpha": args.alpha,
+                "connectivity_alpha": args.connectivity_alpha, "max_iter": args.max_iter}
+    learner = SharedWeightLearner(random_state=args.random_state, n_jobs=args.n_jobs,
+                                  **{k: v for k, v in optional.items() if v is not None})
+    try:
+        learner._validate_params()
+        learner._layer_params()
+    except ValueError as exc:
+        raise UsageError(f"--shared-weights: {_one_line(exc)}") from None
+    return learner
+
+
+def _check_shared_sizes(learner, n_samples, image_shape):
+    """Refuse a shared-weight fit whose maps this machine cannot hold."""
+    memory = _physical_memory()
+    h, w = image_shape[:2]
+    floats = h * w  # the input maps, then each layer's pooled maps
+    n_kernels, _, pool_sizes = learner._layer_params()
+    for k, p in zip(n_kernels, pool_sizes):
+        h, w = -(-h // p), -(-w // p)
+        floats += k * h * w
+    need = 8 * n_samples * floats * 2  # float64, the maps of two layers alive at once
+    if memory is not None and need > memory:
+        raise UsageError(
+            f"--shared-weights: the maps of {n_samples} images need about "
+            f"{need / 2**30:.1f} GiB, more than this machine's {memory / 2**30:.1f} GiB; "
+            "lower --n-samples or --n-kernels")
+
+
 # --------------------------------------------------------------------------- output folder
 def _is_run_file(path):
     return (path.is_file() and not path.is_symlink()
@@ -832,6 +932,28 @@ def _write_pictures(model, folder, written, names):
             _save_figure(fig, folder, f"receptive_fields_layer{depth}.png", written)
 
 
+def _recovery_line(model, image_shape, permutation):
+    """How the recovered grid compares with the true one (known for images)."""
+    h, w = image_shape[:2]
+    scores = model.topology_.recovery((h, w), permutation)
+    return (f"recovered grid against the true {h}x{w} grid: {scores['exact']:.1%} of the "
+            f"pixels at their exact site, {scores['neighbours']:.1%} of the true neighbours "
+            "adjacent" + (" (pixels shuffled first)" if permutation is not None else ""))
+
+
+def _write_shared_pictures(model, folder, written, x, image_shape, permutation):
+    from .plotting import plot_receptive_fields, plot_recovered_topology
+
+    _save_figure(plot_recovered_topology(model, x, image_shape[:2], permutation=permutation),
+                 folder, "topology.png", written)
+    layer = model.layers_[0]
+    k = layer.kernel_size
+    fig = plot_receptive_fields(
+        layer.kernels[:, 0].reshape(layer.n_kernels, k * k), (k, k), sort_by=None,
+        title=f"layer 1: {layer.n_kernels} shared {k}x{k} kernels, learned without labels")
+    _save_figure(fig, folder, "kernels_layer1.png", written)
+
+
 def _say(text, args):
     if not args.quiet:
         print(text, flush=True)
@@ -845,6 +967,7 @@ def learn(args):
     import joblib
     from sklearn.exceptions import ConvergenceWarning
 
+    from .datasets import permute_pixels
     from .deep import DeepStructureLearner
 
     output = _OutputFolder(args.out, args.overwrite)
@@ -855,8 +978,19 @@ def learn(args):
         fashion_path=args.fashion_mnist_path, random_state=args.random_state,
         target_column=args.target_column, drop=drop,
     )
-    _check_sizes(args, X.shape[0], X.shape[1])
-    model = DeepStructureLearner(**_learner_params(args, image_shape))
+    _check_structure_options(args, image_shape)
+    permutation = None
+    if args.shared_weights:
+        model = _shared_learner(args)
+        _check_shared_sizes(model, X.shape[0], image_shape)
+        if args.shuffle_pixels:
+            X, permutation = permute_pixels(X, random_state=args.random_state)
+            description += ", pixels shuffled by one fixed permutation"
+    else:
+        if args.max_depth is None:
+            args.max_depth = 1  # the estimator's default, which the checks below read
+        _check_sizes(args, X.shape[0], X.shape[1])
+        model = DeepStructureLearner(**_learner_params(args, image_shape))
     staging = output.stage()
     try:
         _say(f"data: {description}", args)
@@ -882,7 +1016,10 @@ def learn(args):
             model.feature_names_in_ = np.asarray(names, dtype=object)
 
         lines = [f"data: {description}", model.summary()]
-        lines += _zero_penalty_warnings(model, args)
+        if args.shared_weights:
+            lines.append(_recovery_line(model, image_shape, permutation))
+        else:
+            lines += _zero_penalty_warnings(model, args)
         if names is not None:
             lines += _named_inputs(model, names)
         lines.append(f"fit time: {elapsed:.1f}s")
@@ -896,7 +1033,11 @@ def learn(args):
         written.append("model.joblib")
         if not args.no_plots:
             try:
-                _write_pictures(model, staging, written, names)
+                if args.shared_weights:
+                    _write_shared_pictures(model, staging, written, X[0], image_shape,
+                                           permutation)
+                else:
+                    _write_pictures(model, staging, written, names)
             except ImportError as exc:  # matplotlib is optional
                 print(f"pictures skipped: {_one_line(exc)}", file=sys.stderr)
         output.commit()

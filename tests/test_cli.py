@@ -481,6 +481,87 @@ def test_bad_options(tmp_path, capsys, no_fit, options, match):
     assert_bad_use(status, "", err, match, nothing_under=tmp_path)
 
 
+# --------------------------------------------------------------------------- shared weights
+SHARED_FAST = ["--shared-weights", "--n-kernels", "4,8", "--kernel-size", "3",
+               "--max-iter", "3", "--n-samples", "300"]
+
+
+def test_learn_shared_weights_from_shuffled_pixels(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from sklearn_structlearn.sharing import SharedWeightLearner
+
+    out = tmp_path / "grid"
+    argv = ["learn", "--data", "digits", "--shuffle-pixels", "--out", str(out), *SHARED_FAST]
+    status, printed, err = run(argv, capsys)
+    assert status == 0, err
+    for text in ("300 images of 8x8, pixels shuffled by one fixed permutation",
+                 "topology: 64 inputs on a recovered", "layer 1: 1 channels on",
+                 "layer 2: 4 channels on", "recovered grid against the true 8x8 grid",
+                 "(pixels shuffled first)", f"wrote {out}"):
+        assert text in printed
+    for name in ("summary.txt", "model.joblib", "topology.png", "kernels_layer1.png"):
+        assert (out / name).stat().st_size > 0
+    assert not (out / "entropy_vs_depth.png").exists()
+    model = joblib.load(out / "model.joblib")
+    assert isinstance(model, SharedWeightLearner) and model.n_layers_ == 2
+    assert [layer.n_kernels for layer in model.layers_] == [4, 8]
+    # the printed score is the saved model's, against the permutation --random-state 0 draws
+    from sklearn_structlearn.datasets import permute_pixels
+
+    permutation = permute_pixels(np.zeros((1, 64)), random_state=0)[1]
+    scores = model.topology_.recovery((8, 8), permutation)
+    assert f"grid: {scores['exact']:.1%} of the pixels at their exact site" in printed
+    assert scores["exact"] > 0.5
+    # an older run of either kind is a run: replaced with --overwrite, refused without
+    status, _, err = run(argv, capsys)
+    assert_bad_use(status, "", err, "already holds a run")
+    status, _, err = run([*argv, "--overwrite"], capsys)
+    assert status == 0, err
+
+
+@pytest.fixture
+def no_shared_fit(monkeypatch):
+    from sklearn_structlearn.sharing import SharedWeightLearner
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the fit started although the command was a bad use")
+
+    monkeypatch.setattr(SharedWeightLearner, "fit", fail)
+
+
+@pytest.mark.parametrize("options, match", [
+    (["--shared-weights", "--max-depth", "2"], "--max-depth does not apply to --shared-weights"),
+    (["--shared-weights", "--n-components", "8"], "--n-components does not apply"),
+    (["--shared-weights", "--preprocessing", "zca"], "--preprocessing does not apply"),
+    (["--n-kernels", "8"], "--n-kernels applies to --shared-weights only"),
+    (["--shuffle-pixels"], "--shuffle-pixels applies to --shared-weights only"),
+    (["--shared-weights", "--n-kernels", "7", "--group-size", "2"],
+     "n_kernels must be multiples of group_size=2, got 7"),
+    (["--shared-weights", "--kernel-size", "4"], "kernel_size must be odd, got 4"),
+    (["--shared-weights", "--n-kernels", "4,8", "--kernel-size", "3,3,3"], "kernel_size"),
+    (["--shared-weights", "--alpha", "0.1,0.2"], "--alpha takes one value with --shared-weights"),
+    (["--shared-weights", "--n-kernels", "0"], "argument --n-kernels: expected a positive int"),
+    (["--shared-weights", "--n-kernels", "100000000"], "GiB, more than this machine's"),
+])
+def test_bad_shared_weight_options(tmp_path, capsys, no_fit, no_shared_fit, options, match):
+    status, _, err = run(["learn", "--data", "digits", "--out", str(tmp_path / "o"), *options],
+                         capsys)
+    assert_bad_use(status, "", err, match, nothing_under=tmp_path)
+
+
+def test_shared_weights_need_single_channel_images(table, tmp_path, capsys, no_shared_fit):
+    path, _ = table
+    status, _, err = run(["learn", "--data", str(path), "--target-column", "label", "--drop",
+                          "name", "--shared-weights", "--out", str(tmp_path / "o")], capsys)
+    assert_bad_use(status, "", err, "--shared-weights needs images, a grid to recover")
+    colour = tmp_path / "colour.npy"
+    np.save(colour, np.random.RandomState(0).rand(10, 6, 6, 3))
+    status, _, err = run(["learn", "--data", str(colour), "--shared-weights", "--out",
+                          str(tmp_path / "o")], capsys)
+    assert_bad_use(status, "", err, "single-channel images; these have 3 channels")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("argv, match", [
     ([], "the following arguments are required: COMMAND"),
     (["learn", "--data", "digits"], "the following arguments are required: --out"),
