@@ -49,8 +49,7 @@ import sys
 import time
 import warnings
 from datetime import date
-
-import numpy as np
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,7 +100,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--figure", default=None,
-                   help="save the recovered layout (shuffled pixels) and kernels to this PNG")
+                   help="save the recovered layout (shuffled pixels) to this PNG, the layer-1 "
+                        "kernels beside it (<stem>_kernels.png)")
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
     if args.n_train is None:
@@ -220,45 +220,22 @@ def invariance(learner, X_inv, permutation, args):
 
 
 def save_figure(path, learner, X_shuffled, permutation):
-    """Shuffled image, the same put on the recovered lattice, where each site's pixel
-    truly sits (row, column), and the layer-1 kernels."""
+    """The recovered layout against the true grid (``path``) and the layer-1 kernels
+    (``<path stem>_kernels.png``): the package's own pictures."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sklearn_structlearn.plotting import plot_receptive_fields, plot_recovered_topology
 
-    topo = learner.topology_
-    h, w = topo.grid_shape_
-    truth = np.full((h * w, 2), np.nan)
-    filled = topo.site_inputs_ >= 0
-    truth[filled] = np.c_[np.divmod(permutation[topo.site_inputs_[filled]], 28)]
-    kernels = learner.layers_[0].kernels[:, 0]
-    n_k = min(len(kernels), 32)
-    panels = [
-        (X_shuffled[0].reshape(28, 28), "a training image,\npixels shuffled", "gray"),
-        (topo.transform(X_shuffled[:1]).reshape(h, w), "the same image on the\nrecovered lattice",
-         "gray"),
-        (truth[:, 0].reshape(h, w), "true row of the pixel\nat each recovered site", "viridis"),
-        (truth[:, 1].reshape(h, w), "true column of the pixel\nat each recovered site",
-         "viridis"),
-    ]
-    fig = plt.figure(figsize=(13, 3.4))
-    outer = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 2])
-    for i, (image, title, cmap) in enumerate(panels):
-        ax = fig.add_subplot(outer[i])
-        ax.imshow(image, cmap=cmap)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    inner = outer[4].subgridspec(4, 8, wspace=0.05, hspace=0.05)
-    for j in range(n_k):
-        ax = fig.add_subplot(inner[j // 8, j % 8])
-        lim = np.abs(kernels[j]).max()
-        ax.imshow(kernels[j], cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.axis("off")
-    fig.text(0.79, 0.93, "layer-1 shared kernels (learned without labels)", ha="center",
-             fontsize=9)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    path = Path(path)
+    plot_recovered_topology(learner, X_shuffled[0], (28, 28),
+                            permutation=permutation).savefig(path, dpi=110)
+    layer = learner.layers_[0]
+    k = layer.kernel_size
+    fig = plot_receptive_fields(
+        layer.kernels[:, 0].reshape(layer.n_kernels, k * k), (k, k), sort_by=None,
+        title=f"layer 1: {layer.n_kernels} shared {k}x{k} kernels, learned without labels")
+    fig.savefig(path.with_name(f"{path.stem}_kernels{path.suffix}"), dpi=110)
 
 
 def main(argv=None):
