@@ -225,17 +225,12 @@ def save_figure(path, learner, X_shuffled, permutation):
     import matplotlib
 
     matplotlib.use("Agg")
-    from sklearn_structlearn.plotting import plot_receptive_fields, plot_recovered_topology
+    from sklearn_structlearn.plotting import plot_recovered_topology
 
     path = Path(path)
     plot_recovered_topology(learner, X_shuffled[0], (28, 28),
                             permutation=permutation).savefig(path, dpi=110)
-    layer = learner.layers_[0]
-    k = layer.kernel_size
-    fig = plot_receptive_fields(
-        layer.kernels[:, 0].reshape(layer.n_kernels, k * k), (k, k), sort_by=None,
-        title=f"layer 1: {layer.n_kernels} shared {k}x{k} kernels, learned without labels")
-    fig.savefig(path.with_name(f"{path.stem}_kernels{path.suffix}"), dpi=110)
+    learner.plot_kernels().savefig(path.with_name(f"{path.stem}_kernels{path.suffix}"), dpi=110)
 
 
 def main(argv=None):

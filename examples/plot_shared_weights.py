@@ -49,7 +49,7 @@ from sklearn_structlearn.datasets import (
     load_fashion_mnist,
     permute_pixels,
 )
-from sklearn_structlearn.plotting import plot_receptive_fields, plot_recovered_topology
+from sklearn_structlearn.plotting import plot_recovered_topology
 from sklearn_structlearn.sharing import SharedWeightLearner
 
 SMALL = os.environ.get("STRUCTLEARN_EXAMPLE_SMALL", "0") not in ("", "0")
@@ -133,8 +133,4 @@ print(f"pixels at their exact site: {structure.topology_.recovery(shape, permuta
 
 fig = plot_recovered_topology(structure, X_train_shuffled[0], shape, permutation=permutation)
 fig.savefig(OUT / "shared_weights_topology.png", dpi=100)
-layer = structure.layers_[0]
-k = layer.kernel_size
-fig = plot_receptive_fields(layer.kernels[:, 0].reshape(layer.n_kernels, k * k), (k, k),
-                            sort_by=None, title="layer-1 shared kernels (no labels)")
-fig.savefig(OUT / "shared_weights_kernels.png", dpi=100)
+structure.plot_kernels().savefig(OUT / "shared_weights_kernels.png", dpi=100)

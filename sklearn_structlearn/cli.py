@@ -942,16 +942,11 @@ def _recovery_line(model, image_shape, permutation):
 
 
 def _write_shared_pictures(model, folder, written, x, image_shape, permutation):
-    from .plotting import plot_receptive_fields, plot_recovered_topology
+    from .plotting import plot_recovered_topology
 
     _save_figure(plot_recovered_topology(model, x, image_shape[:2], permutation=permutation),
                  folder, "topology.png", written)
-    layer = model.layers_[0]
-    k = layer.kernel_size
-    fig = plot_receptive_fields(
-        layer.kernels[:, 0].reshape(layer.n_kernels, k * k), (k, k), sort_by=None,
-        title=f"layer 1: {layer.n_kernels} shared {k}x{k} kernels, learned without labels")
-    _save_figure(fig, folder, "kernels_layer1.png", written)
+    _save_figure(model.plot_kernels(), folder, "kernels_layer1.png", written)
 
 
 def _say(text, args):

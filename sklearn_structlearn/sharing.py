@@ -984,6 +984,42 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         lines += [f"layer {i + 1}: {layer.summary()}" for i, layer in enumerate(self.layers_)]
         return "\n".join(lines)
 
+    def plot_kernels(self, **kwargs):
+        """Figure of the first layer's shared kernels (one panel per family).
+
+        The first layer's kernels read the pixels on the recovered grid, so they are
+        drawn as small images; deeper kernels read pooled maps of many channels.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :func:`~sklearn_structlearn.plotting.plot_receptive_fields`
+            (``n_units``, ``sort_by`` -- default None, the families' order --, ``title``...).
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn_structlearn.sharing import SharedWeightLearner
+        >>> learner = SharedWeightLearner(n_kernels=[6], kernel_size=3, n_patches=1000,
+        ...                               max_iter=3, random_state=0).fit(load_digits().data)
+        >>> len(learner.plot_kernels().axes)
+        6
+        """
+        from .plotting import plot_receptive_fields
+
+        check_is_fitted(self)
+        layer = self.layers_[0]
+        k = layer.kernel_size
+        kwargs.setdefault("sort_by", None)
+        kwargs.setdefault("title", f"layer 1: {layer.n_kernels} shared {k}x{k} kernels, "
+                                   "learned without labels")
+        return plot_receptive_fields(layer.kernels[:, 0].reshape(layer.n_kernels, k * k),
+                                     (k, k), **kwargs)
+
     def to_torch(self, mode="feedforward", n_classes=None, *, dtype=None):
         """Export the learned structure as a torch module (see ``export._shared``).
 

@@ -248,6 +248,25 @@ def test_plot_recovered_topology_validation(shuffled_topology):
         plot_recovered_topology(topo, X[0], (7, 5), permutation=np.zeros(35, int))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_shared_weight_learner_plots_its_first_layer_kernels():
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import NotFittedError
+
+    from sklearn_structlearn.sharing import SharedWeightLearner
+
+    learner = SharedWeightLearner(n_kernels=[5, 4], kernel_size=3, n_patches=1000, max_iter=2,
+                                  random_state=0)
+    with pytest.raises(NotFittedError):
+        learner.plot_kernels()
+    learner.fit(load_digits().data[:300])
+    fig = learner.plot_kernels(title="k")
+    assert len(fig.axes) == 5 and fig._suptitle.get_text() == "k"
+    # in the families' order, each panel one family's kernel
+    for ax, kernel in zip(fig.axes, learner.layers_[0].kernels[:, 0]):
+        assert_array_equal(ax.images[0].get_array(), kernel)
+
+
 def test_missing_matplotlib_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
