@@ -303,18 +303,21 @@ def main(argv=None):
                         torch.manual_seed(torch_seed)
                         return make()
 
+                def exported():
+                    return learner.to_torch(n_classes=n_classes)
+
                 peers = {
-                    "learned": (lambda: learner.to_torch(n_classes=n_classes), lambda d: d,
+                    "learned": (exported, lambda d: d,
                                 "learned: " + (structures.get(pixels, {}).get("summary", "")
                                                .replace("\n", "; "))),
                     "learned-zero-bias": (
-                        lambda: zero_biases(torch, learner.to_torch(n_classes=n_classes)),
+                        lambda: zero_biases(torch, exported()),
                         lambda d: d, "learned kernels, zero biases"),
                     "learned-zero-head": (
-                        lambda: zero_head(torch, learner.to_torch(n_classes=n_classes)),
+                        lambda: zero_head(torch, exported()),
                         lambda d: d, "learned kernels, zero head"),
                     "learned-random-init": (
-                        lambda: reinitialise(torch, learner.to_torch(n_classes=n_classes), torch_seed),
+                        lambda: reinitialise(torch, exported(), torch_seed),
                         lambda d: d, "same learned structure, random init"),
                     "cnn-small": (lambda: make_cnn(torch, n_classes), std_global,
                                   "conv3x3(32)-pool-conv3x3(64)-pool-linear"),

@@ -129,7 +129,8 @@ if structure is None:  # without torch: the structure alone
     structure = learner().fit(X_train_shuffled)
 print(f"\nthe structure learned from the shuffled {data_name} images, without labels:")
 print(structure.summary())
-print(f"pixels at their exact site: {structure.topology_.recovery(shape, permutation)['exact']:.1%}")
+exact = structure.topology_.recovery(shape, permutation)["exact"]
+print(f"pixels at their exact site: {exact:.1%}")
 
 fig = plot_recovered_topology(structure, X_train_shuffled[0], shape, permutation=permutation)
 fig.savefig(OUT / "shared_weights_topology.png", dpi=100)

@@ -592,7 +592,7 @@ def _check_sizes(args, n_samples, n_features):
     from .penalties import auto_n_components
 
     defaults = DeepStructureLearner().get_params()
-    depth = args.max_depth
+    depth = args.max_depth if args.max_depth is not None else defaults["max_depth"]
     units = _per_layer(args.n_components if args.n_components is not None
                        else defaults["n_components"], depth, "--n-components")
     groups = _per_layer(args.group_size if args.group_size is not None
@@ -650,8 +650,9 @@ def _check_structure_options(args, image_shape):
                              f"layers share it), got {len(getattr(args, name))}")
 
 
-def _shared_learner(args):
-    """The SharedWeightLearner of the options, its parameters checked (before any work)."""
+def _shared_learner(args, n_samples, image_shape):
+    """The SharedWeightLearner of the options, its parameters and the memory its maps need
+    on ``n_samples`` images checked (before any work)."""
     from .sharing import SharedWeightLearner
 
     optional = {"n_kernels": args.n_kernels, "kernel_size": args.kernel_size,
@@ -661,18 +662,12 @@ def _shared_learner(args):
                                   **{k: v for k, v in optional.items() if v is not None})
     try:
         learner._validate_params()
-        learner._layer_params()
+        n_kernels, _, pool_sizes = learner._layer_params()
     except ValueError as exc:
         raise UsageError(f"--shared-weights: {_one_line(exc)}") from None
-    return learner
-
-
-def _check_shared_sizes(learner, n_samples, image_shape):
-    """Refuse a shared-weight fit whose maps this machine cannot hold."""
     memory = _physical_memory()
     h, w = image_shape[:2]
     floats = h * w  # the input maps, then each layer's pooled maps
-    n_kernels, _, pool_sizes = learner._layer_params()
     for k, p in zip(n_kernels, pool_sizes):
         h, w = -(-h // p), -(-w // p)
         floats += k * h * w
@@ -682,6 +677,7 @@ def _check_shared_sizes(learner, n_samples, image_shape):
             f"--shared-weights: the maps of {n_samples} images need about "
             f"{need / 2**30:.1f} GiB, more than this machine's {memory / 2**30:.1f} GiB; "
             "lower --n-samples or --n-kernels")
+    return learner
 
 
 # --------------------------------------------------------------------------- output folder
@@ -839,11 +835,11 @@ def _pipe_safe_streams():
 
 # --------------------------------------------------------------------------- the command
 def _learner_params(args, image_shape):
-    params = {"max_depth": args.max_depth, "image_shape": image_shape,
-              "random_state": args.random_state, "n_jobs": args.n_jobs,
-              "verbose": 0 if args.quiet else 1}
+    params = {"image_shape": image_shape, "random_state": args.random_state,
+              "n_jobs": args.n_jobs, "verbose": 0 if args.quiet else 1}
     optional = {
-        "n_components": args.n_components, "group_size": args.group_size,
+        "max_depth": args.max_depth, "n_components": args.n_components,
+        "group_size": args.group_size,
         "alpha": args.alpha, "connectivity_alpha": args.connectivity_alpha,
         "depth_tol": args.depth_tol, "depth_criterion": args.depth_criterion,
         "max_iter": args.max_iter,
@@ -858,10 +854,11 @@ def _zero_penalty_warnings(model, args):
     """Lines saying which "auto" penalty resolved to zero (never silently)."""
     lines = []
     for option, attr in (("connectivity_alpha", "connectivity_alpha_"), ("alpha", "alpha_")):
-        requested = _per_layer(getattr(args, option) if getattr(args, option) is not None
-                               else "auto", args.max_depth, option)
+        value = getattr(args, option)
         for depth, layer in enumerate(model.layers_, start=1):
-            if requested[depth - 1] == "auto" and getattr(layer, attr, None) == 0:
+            # per-layer lists were checked against --max-depth before the fit
+            requested = value[depth - 1] if isinstance(value, list) else value
+            if requested in (None, "auto") and getattr(layer, attr, None) == 0:
                 flag = f"--{option.replace('_', '-')}"
                 effect = ("the layer is dense (every unit reads every input)"
                           if option == "connectivity_alpha" else "the codes are not sparse")
@@ -976,14 +973,11 @@ def learn(args):
     _check_structure_options(args, image_shape)
     permutation = None
     if args.shared_weights:
-        model = _shared_learner(args)
-        _check_shared_sizes(model, X.shape[0], image_shape)
+        model = _shared_learner(args, X.shape[0], image_shape)
         if args.shuffle_pixels:
             X, permutation = permute_pixels(X, random_state=args.random_state)
             description += ", pixels shuffled by one fixed permutation"
     else:
-        if args.max_depth is None:
-            args.max_depth = 1  # the estimator's default, which the checks below read
         _check_sizes(args, X.shape[0], X.shape[1])
         model = DeepStructureLearner(**_learner_params(args, image_shape))
     staging = output.stage()

@@ -375,7 +375,6 @@ def plot_recovered_topology(topology, x, image_shape, *, permutation=None, title
     filled = sites >= 0
     true_at_site = np.full((gh * gw, 2), np.nan)
     true_at_site[filled] = truth[sites[filled]]
-    exact = topology.recovery((h, w), permutation)["exact"]
 
     panels = [
         (x.reshape(h, w), "the input as received", "gray"),
@@ -393,6 +392,7 @@ def plot_recovered_topology(topology, x, image_shape, *, permutation=None, title
         ax.set_xticks([])
         ax.set_yticks([])
     if title is None:
+        exact = topology.recovery((h, w), permutation)["exact"]
         title = f"recovered topology: {exact:.0%} of the {n_features} pixels at their exact site"
     fig.suptitle(title)
     return fig

@@ -1045,8 +1045,10 @@ class SharedWeightLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         -------
         module : SharedWeightNet
         """
+        from .export._build import _MODES  # torch-free; the modes of every exported network
+
         check_is_fitted(self)
-        validate_named({"mode": [StrOptions({"feedforward", "exact"})],
+        validate_named({"mode": [StrOptions(set(_MODES))],
                         "n_classes": [int_in(1), None]},
                        {"mode": mode, "n_classes": n_classes}, type(self).__name__)
         import_torch("Exporting a shared-weight network to PyTorch")
