@@ -1,10 +1,12 @@
 """Where the cold Numba compile goes (issue 13): run in a fresh process with an empty cache.
 
-    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/bench_compile.py {snippet,encode,digits} [out]
+    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/bench_compile.py {snippet,encode,digits,groups} [out]
 
 ``snippet``: the first and second g=1 and g=4 calls of ``bench_encode``'s JIT snippet;
 ``encode``: ``group_sparse_encode`` on float64 / float32, dense / sparse, g = 1 / 4, signed /
-non-negative codes; ``digits``: ``DeepStructureLearner().fit(load_digits().data)``.
+non-negative codes; ``digits``: ``DeepStructureLearner().fit(load_digits().data)``;
+``groups``: the same with groups of 4 (``n_components=256, group_size=4``), the group
+kernel's path as a user of the learner meets it.
 Prints the CPU time of each step, the exclusive wall time of every compiled (function,
 signature) pair from Numba's compile events (a callee's time is not counted in its
 caller's), the package's dispatchers with more than one signature, and the inclusive
@@ -60,13 +62,15 @@ def run(mode, steps):
                         timed(steps, name, lambda: group_sparse_encode(
                             Xi, D.astype(dtype), alpha=0.5, group_size=g, tol=1e-6,
                             n_jobs=1, positive=positive))
-    elif mode == "digits":
+    elif mode in ("digits", "groups"):
         from sklearn.datasets import load_digits
 
         from sklearn_structlearn import DeepStructureLearner
 
         data = load_digits().data
-        timed(steps, "digits_fit", lambda: DeepStructureLearner().fit(data))
+        params = dict(n_components=256, group_size=4) if mode == "groups" else {}
+        timed(steps, f"{mode}_fit",
+              lambda: DeepStructureLearner(random_state=0, **params).fit(data))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

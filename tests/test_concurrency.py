@@ -140,7 +140,8 @@ def _parallel_kernels():
     with parallel=True in the package: (module, name)."""
     from sklearn_structlearn._solvers import _encode
 
-    found = [(_encode, "encode_lasso"), (_encode, "encode_bcd")]
+    found = [(_encode, "encode_lasso"), (_encode, "encode_bcd_signed"),
+             (_encode, "encode_bcd_nonneg")]
     for info in pkgutil.walk_packages(sklearn_structlearn.__path__, "sklearn_structlearn."):
         try:
             module = importlib.import_module(info.name)

@@ -93,9 +93,9 @@ def test_missing_cache_directory_is_left_alone(tmp_path):
 def test_package_cache_is_stamped_with_its_sources():
     from sklearn_structlearn import _solvers
 
-    cache_dir = _solvers.encode_bcd._cache._cache_path
+    cache_dir = _solvers.encode_lasso._cache._cache_path
     stamp = os.path.join(cache_dir, STAMP_NAME)
     assert os.path.exists(stamp)
     # importing again with unchanged sources removes nothing
-    assert _solvers.drop_stale_kernels(_solvers.encode_bcd,
+    assert _solvers.drop_stale_kernels(_solvers.encode_lasso,
                                        os.path.dirname(_solvers.__file__)) == 0

@@ -5,10 +5,11 @@ import os
 
 from ._cache import drop_stale_kernels
 from ._prox import group_soft_threshold
-from ._encode import encode_bcd
+from ._encode import encode_bcd_nonneg, encode_bcd_signed, encode_lasso
 from ._dictionary import dictionary_bcd
 
 # before any kernel is called, hence before numba reads their cache (see _cache)
-drop_stale_kernels(encode_bcd, os.path.dirname(__file__))
+drop_stale_kernels(encode_lasso, os.path.dirname(__file__))
 
-__all__ = ["group_soft_threshold", "encode_bcd", "dictionary_bcd"]
+__all__ = ["group_soft_threshold", "encode_lasso", "encode_bcd_signed", "encode_bcd_nonneg",
+           "dictionary_bcd"]

@@ -79,65 +79,85 @@ def _leading_dimension(n):
     return 8 * (lines + 1 - lines % 2)
 
 
-@njit(cache=True, nogil=True)
-def encode_bcd(G, grows, C, x_sqnorm, codes, L, alpha, group_size, positive, max_iter, tol, cap,
-               start, stop, n_iter, gaps, primals):
-    """Solve the code problem for rows ``start:stop`` of ``C = X D^T`` (in place in ``codes``).
+def _group_kernel(positive):
+    """The group kernel for one sign of the codes (``positive``: non-negative codes).
 
-    Parameters
-    ----------
-    G, grows : ``D D^T``, (K, K) float64, or a buffer its rows are computed into on first
-        use, and where the rows come from (see ``_gram``).
-    C : (n, K) float64 array, ``X D^T``.
-    x_sqnorm : (n,) float64, ``||x_i||^2``.
-    codes : (n, K) float64 array, warm start on entry, solution on exit.
-    L : (K // group_size,) float64, largest eigenvalue of each diagonal block of G.
-    alpha, tol : float; stop a row when ``gap <= tol * primal``.
-    start, stop : int, the rows solved by this call (threads call it on disjoint ranges).
-    n_iter, gaps, primals : (n,) outputs: outer iterations, final gap and primal per row.
+    ``positive`` is a constant of the compiled kernel, not an argument: Numba prunes the
+    branch of the other sign before typing, so a kernel compiles only its own Newton
+    routine (``_newton`` or ``_newton_gram`` and the helpers below it) -- about a quarter
+    of a cold compile of the group path (``benchmarks/RESULTS.md`` section 11). Each
+    kernel has its own name, hence its own files in Numba's cache.
     """
-    K = C.shape[1]
-    n_groups = K // group_size
-    gdiag = np.empty(K, dtype=np.float64)
-    gram_diagonal(G, grows, gdiag)
-    ridge = 0.0
-    for j in range(K):
-        ridge = max(ridge, 1e-9 * gdiag[j])
-    a = np.empty(K, dtype=np.float64)
-    r = np.empty(K, dtype=np.float64)
-    c = np.empty(K, dtype=np.float64)
-    sg = np.empty(n_groups, dtype=np.int64)
-    gwhere = np.empty(n_groups, dtype=np.int64)
-    idx = np.empty(cap, dtype=np.int64)
-    H = np.empty((cap, _leading_dimension(cap)), dtype=np.float64)
-    Gs = np.empty((0, 0) if positive else (cap, _leading_dimension(cap)), dtype=np.float64)
-    grad = np.empty(cap, dtype=np.float64)
-    d = np.empty(cap, dtype=np.float64)
-    Hd = np.empty(cap, dtype=np.float64)
-    delta = np.empty(cap, dtype=np.float64)
-    gnorm = np.empty(n_groups, dtype=np.float64)
-    buf = np.empty(group_size, dtype=np.float64)
-    viol = np.empty(n_groups, dtype=np.float64)
-    cand = np.empty(n_groups, dtype=np.int64)
-    for i in range(start, stop):
+
+    def kernel(G, grows, C, x_sqnorm, codes, L, alpha, group_size, max_iter, tol, cap,
+               start, stop, n_iter, gaps, primals):
+        """Solve the code problem for rows ``start:stop`` of ``C = X D^T`` (in place in
+        ``codes``).
+
+        Parameters
+        ----------
+        G, grows : ``D D^T``, (K, K) float64, or a buffer its rows are computed into on
+            first use, and where the rows come from (see ``_gram``).
+        C : (n, K) float64 array, ``X D^T``.
+        x_sqnorm : (n,) float64, ``||x_i||^2``.
+        codes : (n, K) float64 array, warm start on entry, solution on exit.
+        L : (K // group_size,) float64, largest eigenvalue of each diagonal block of G.
+        alpha, tol : float; stop a row when ``gap <= tol * primal``.
+        start, stop : int, the rows solved by this call (threads call it on disjoint
+            ranges).
+        n_iter, gaps, primals : (n,) outputs: outer iterations, final gap and primal per
+            row.
+        """
+        K = C.shape[1]
+        n_groups = K // group_size
+        gdiag = np.empty(K, dtype=np.float64)
+        gram_diagonal(G, grows, gdiag)
+        ridge = 0.0
         for j in range(K):
-            a[j] = codes[i, j]
-            c[j] = C[i, j]
-        it, gap, primal = group_row(G, grows, gdiag, L, c, x_sqnorm[i], a, r, alpha,
-                                    group_size, positive, max_iter, tol, cap, ridge, sg,
-                                    gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf,
-                                    viol, cand)
-        for j in range(K):
-            codes[i, j] = a[j]
-        n_iter[i] = it
-        gaps[i] = gap
-        primals[i] = primal
+            ridge = max(ridge, 1e-9 * gdiag[j])
+        a = np.empty(K, dtype=np.float64)
+        r = np.empty(K, dtype=np.float64)
+        c = np.empty(K, dtype=np.float64)
+        sg = np.empty(n_groups, dtype=np.int64)
+        gwhere = np.empty(n_groups, dtype=np.int64)
+        idx = np.empty(cap, dtype=np.int64)
+        H = np.empty((cap, _leading_dimension(cap)), dtype=np.float64)
+        Gs = np.empty((0, 0) if positive else (cap, _leading_dimension(cap)), dtype=np.float64)
+        grad = np.empty(cap, dtype=np.float64)
+        d = np.empty(cap, dtype=np.float64)
+        Hd = np.empty(cap, dtype=np.float64)
+        delta = np.empty(cap, dtype=np.float64)
+        gnorm = np.empty(n_groups, dtype=np.float64)
+        buf = np.empty(group_size, dtype=np.float64)
+        viol = np.empty(n_groups, dtype=np.float64)
+        cand = np.empty(n_groups, dtype=np.int64)
+        for i in range(start, stop):
+            for j in range(K):
+                a[j] = codes[i, j]
+                c[j] = C[i, j]
+            it, gap, primal = group_row(G, grows, gdiag, L, c, x_sqnorm[i], a, r, alpha,
+                                        group_size, positive, max_iter, tol, cap, ridge, sg,
+                                        gwhere, idx, H, Gs, grad, d, Hd, delta, gnorm, buf,
+                                        viol, cand)
+            for j in range(K):
+                codes[i, j] = a[j]
+            n_iter[i] = it
+            gaps[i] = gap
+            primals[i] = primal
+
+    kernel.__name__ = kernel.__qualname__ = "encode_bcd_" + ("nonneg" if positive else "signed")
+    return njit(cache=True, nogil=True)(kernel)
+
+
+encode_bcd_signed = _group_kernel(False)
+encode_bcd_nonneg = _group_kernel(True)
 
 
 @njit(cache=True, nogil=True)
 def encode_lasso(G, grows, C, x_sqnorm, codes, alpha, positive, max_iter, tol, cap, start, stop,
                  n_iter, gaps, primals):
-    """``encode_bcd`` for ``group_size == 1`` (see ``_lasso.py``); ``cap`` bounds the support."""
+    """The group kernels (``_group_kernel``) for ``group_size == 1`` (see ``_lasso.py``); ``cap``
+    bounds the support."""
     K = C.shape[1]
     gdiag = np.empty(K, dtype=np.float64)
     gram_diagonal(G, grows, gdiag)
@@ -287,12 +307,12 @@ def solve_codes(X, dictionary, alpha, group_size=1, positive=False, init=None,
         L = (group_lipschitz(rows.G, group_size) if rows.G is not None
              else atoms_group_lipschitz(dictionary, group_size))
         cap_g = max(cap - cap % group_size, group_size)
+        encode_group = encode_bcd_nonneg if positive else encode_bcd_signed
 
         def kernel(Cb, xb, codes_b, iters, start, stop, it_b, gap_b, primal_b):
             G, grows = gram()
-            encode_bcd(G, grows, Cb, xb, codes_b, L, float(alpha), int(group_size),
-                       bool(positive), iters, float(tol), cap_g, start, stop, it_b, gap_b,
-                       primal_b)
+            encode_group(G, grows, Cb, xb, codes_b, L, float(alpha), int(group_size), iters,
+                         float(tol), cap_g, start, stop, it_b, gap_b, primal_b)
     _sliced_calls(kernel, C, x_sqnorm, codes, n_iter, gaps, primals, int(max_iter), float(tol),
                   slice_seconds, callback)
     return codes, n_iter, gaps, primals
