@@ -850,15 +850,14 @@ def _learner_params(args, image_shape):
     return params
 
 
-def _zero_penalty_warnings(model, args):
-    """Lines saying which "auto" penalty resolved to zero (never silently)."""
+def _zero_penalty_warnings(model):
+    """Lines saying which "auto" penalty of the fitted ``model`` resolved to zero (never
+    silently)."""
     lines = []
     for option, attr in (("connectivity_alpha", "connectivity_alpha_"), ("alpha", "alpha_")):
-        value = getattr(args, option)
+        requested = model._per_layer(option)  # what was asked, one value per layer
         for depth, layer in enumerate(model.layers_, start=1):
-            # per-layer lists were checked against --max-depth before the fit
-            requested = value[depth - 1] if isinstance(value, list) else value
-            if requested in (None, "auto") and getattr(layer, attr, None) == 0:
+            if requested[depth - 1] == "auto" and getattr(layer, attr, None) == 0:
                 flag = f"--{option.replace('_', '-')}"
                 effect = ("the layer is dense (every unit reads every input)"
                           if option == "connectivity_alpha" else "the codes are not sparse")
@@ -1008,7 +1007,7 @@ def learn(args):
         if args.shared_weights:
             lines.append(_recovery_line(model, image_shape, permutation))
         else:
-            lines += _zero_penalty_warnings(model, args)
+            lines += _zero_penalty_warnings(model)
         if names is not None:
             lines += _named_inputs(model, names)
         lines.append(f"fit time: {elapsed:.1f}s")

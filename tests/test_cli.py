@@ -238,10 +238,10 @@ def test_quiet_prints_the_summary_only(tmp_path, capsys):
 
 
 def test_zero_auto_penalty_is_never_silent():
-    args = SimpleNamespace(max_depth=2, alpha=None, connectivity_alpha=["auto", 0.0])
-    model = SimpleNamespace(layers_=[SimpleNamespace(alpha_=0.3, connectivity_alpha_=0.0),
-                                     SimpleNamespace(alpha_=0.2, connectivity_alpha_=0.0)])
-    lines = cli._zero_penalty_warnings(model, args)
+    model = DeepStructureLearner(max_depth=2, connectivity_alpha=["auto", 0.0])
+    model.layers_ = [SimpleNamespace(alpha_=0.3, connectivity_alpha_=0.0),
+                     SimpleNamespace(alpha_=0.2, connectivity_alpha_=0.0)]
+    lines = cli._zero_penalty_warnings(model)
     # layer 1 asked "auto" and got 0: said; layer 2 asked 0 explicitly: nothing to say
     assert lines == ["warning: the 'auto' connectivity_alpha of layer 1 resolved to 0 on "
                      "these data: the layer is dense (every unit reads every input); pass "
@@ -249,7 +249,7 @@ def test_zero_auto_penalty_is_never_silent():
 
 
 def test_zero_auto_penalty_warning_reaches_the_summary(table, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_zero_penalty_warnings", lambda model, args: ["warning: X"])
+    monkeypatch.setattr(cli, "_zero_penalty_warnings", lambda model: ["warning: X"])
     path, _ = table
     status, printed, _ = run(["learn", "--data", str(path), "--out", str(tmp_path / "r"),
                               "--target-column", "label", "--drop", "name", "--no-plots",
