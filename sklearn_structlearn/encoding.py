@@ -5,7 +5,7 @@
 and with its warnings, for any dictionary. The estimators above
 (:class:`~sklearn_structlearn.GroupSparseCodingLayer`, the "auto" penalty rules) call
 ``solve_codes_any`` and the two warning helpers directly on inputs they have already
-checked. The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel
+checked; ``threshold_codes`` is the feed-forward alternative of a layer's ``transform``. The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel
 is ``_solvers._encode``.
 """
 
@@ -19,6 +19,7 @@ from sklearn.utils import check_array
 from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._solvers._encode import solve_codes
 from ._sparse import ACCEPT_SPARSE, as_rows, row_sqnorms
+from ._groups import group_soft_threshold
 from ._threads import thread_limits
 from ._validation import check_encode_arrays, check_memory, check_numeric_dtype, format_bytes
 from .exceptions import ZeroCodesWarning
@@ -43,6 +44,23 @@ def solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, 
     correlations = np.asarray(X @ dictionary.T, dtype=X.dtype)
     return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol,
                        correlations=correlations, sqnorms=row_sqnorms(X))
+
+
+def threshold_codes(X, dictionary, alpha, group_size, positive):
+    """Feed-forward codes: one proximal-gradient step from zero codes, ``prox(X D^T)``.
+
+    The group soft-threshold at ``alpha`` (of the non-negative part with ``positive``)
+    of the correlations with the atoms -- what a layer's ``transform`` returns with
+    ``transform_algorithm="threshold"``, and the ``"feedforward"`` torch export before
+    any training. With unit step, the step is exact for orthonormal atoms; for coherent
+    atoms the codes are denser than the objective's (atoms that explain the same part of
+    a row are all kept). Coates & Ng (2011) found this encoder as good as the sparse
+    codes for classification on a dictionary learned by sparse coding. One product, no
+    solve: ``X`` dense or sparse, the codes dense, in ``X``'s dtype.
+    """
+    correlations = np.asarray(X @ dictionary.T)
+    return group_soft_threshold(correlations, alpha, group_size, positive).astype(
+        X.dtype, copy=False)
 
 
 def warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what, stacklevel=3):

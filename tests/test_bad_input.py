@@ -481,6 +481,9 @@ def test_layer_pooling_set_after_fit_is_checked_before_coding(fitted_layer, no_h
         (dict(group_size=1), ValueError,
          r"group_size=1 was set after fit, but the layer was fitted with group_size=2"),
         (dict(n_jobs="2"), TypeError, param_error("n_jobs", LAYER, N_JOBS, "'2'")),
+        (dict(transform_algorithm="omp"), ValueError,
+         param_error("transform_algorithm", LAYER, "a str among {'lasso', 'threshold'}",
+                     "'omp'")),
     ],
 )
 @pytest.mark.parametrize("method", ["transform", "encode", "get_feature_names_out",

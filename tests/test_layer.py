@@ -483,6 +483,7 @@ def test_input_groups_prune_whole_groups(data):
         GroupSparseCodingLayer(max_iter=5, random_state=0),
         GroupSparseCodingLayer(max_iter=5, alpha=0.5, connectivity_alpha=0.0, batch_size=10,
                                pooling=None, random_state=0),
+        GroupSparseCodingLayer(max_iter=5, transform_algorithm="threshold", random_state=0),
     ],
 )
 def test_sklearn_compatible(estimator, check):

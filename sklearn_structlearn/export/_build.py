@@ -72,6 +72,7 @@ def layer_spec_from_estimator(est):
         group_size=int(getattr(est, "group_size", 1)),
         positive=bool(getattr(est, "positive_code", False)),
         pooling=getattr(est, "pooling", "l2"),
+        transform_algorithm=getattr(est, "transform_algorithm", "lasso"),
     )
 
 
@@ -230,7 +231,9 @@ def build_torch_module(layer_specs, *, mode="exact", preprocessing=None, n_class
     mode : {"exact", "feedforward"}, default="exact"
         ``"exact"`` reproduces ``transform``: per layer ``n_iter`` unrolled FISTA
         iterations on the masked dictionary with the group soft-threshold, then the
-        pooling (it equals :func:`~sklearn_structlearn.export.reference_forward`).
+        pooling (it equals :func:`~sklearn_structlearn.export.reference_forward`); a
+        ``transform_algorithm="threshold"`` layer is its one proximal step, the
+        ``"feedforward"`` layer as initialised.
         ``"feedforward"`` is a fast encoder with the same structure: masked linear
         layers initialised from the dictionaries, a learnable per-group threshold, the
         pooling; meant for supervised fine-tuning.
@@ -287,13 +290,13 @@ def build_torch_module(layer_specs, *, mode="exact", preprocessing=None, n_class
     layers = []
     for spec in layer_specs:
         components, mask = tensor(spec.components), torch.as_tensor(spec.mask)
-        if mode == "exact":
+        if mode == "exact" and spec.transform_algorithm == "lasso":
             layer = _modules.UnrolledProxLayer(
                 components, mask, alpha=spec.alpha, step=lipschitz_step(spec.components),
                 group_size=spec.group_size, positive=spec.positive, pooling=spec.pooling,
                 n_iter=n_iter, restart=restart,
             )
-        else:
+        else:  # at initialisation: prox(x D^T), what a "threshold" layer computes
             layer = _modules.FeedforwardLayer(
                 components, mask, alpha=spec.alpha, group_size=spec.group_size,
                 positive=spec.positive, pooling=spec.pooling,

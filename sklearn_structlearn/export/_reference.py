@@ -36,6 +36,8 @@ DEFAULT_N_ITER = 300
 
 #: Whether the ``"exact"`` mode restarts the FISTA momentum adaptively (see fista_codes).
 DEFAULT_RESTART = True
+# the code maps a layer's transform may use (GroupSparseCodingLayer.transform_algorithm)
+TRANSFORM_ALGORITHMS = ("lasso", "threshold")
 
 
 def _check_pooling(pooling):
@@ -64,6 +66,9 @@ class LayerSpec:
     pooling : {"l2", "max", None}, default="l2"
         Group pooling of the codes: the L2 norm of each group, the maximum of the
         absolute codes of each group, or no pooling (raw codes).
+    transform_algorithm : {"lasso", "threshold"}, default="lasso"
+        How the layer codes its inputs (the layer's parameter of that name): the
+        group-lasso codes, or one proximal step from zero, ``prox(x D^T)``.
 
     Attributes
     ----------
@@ -86,6 +91,7 @@ class LayerSpec:
     group_size: int = 1
     positive: bool = False
     pooling: str = "l2"
+    transform_algorithm: str = "lasso"
 
     def __post_init__(self):
         D = np.array(self.components, dtype=np.float64)
@@ -113,6 +119,11 @@ class LayerSpec:
                 f"group_size={self.group_size} does not divide n_components={D.shape[0]}."
             )
         _check_pooling(self.pooling)
+        if self.transform_algorithm not in TRANSFORM_ALGORITHMS:
+            raise ValueError(
+                f"transform_algorithm must be one of {TRANSFORM_ALGORITHMS}, got "
+                f"{self.transform_algorithm!r}."
+            )
         self.components = D
         self.mask = mask
         self.alpha = float(self.alpha)
@@ -344,7 +355,8 @@ def reference_forward(X, layer_specs, *, preprocessing=None, n_iter=DEFAULT_N_IT
                       restart=DEFAULT_RESTART):
     """NumPy float64 forward pass of the ``mode="exact"`` exported network.
 
-    Applies the preprocessing, then for each layer the unrolled FISTA codes and the
+    Applies the preprocessing, then for each layer the unrolled FISTA codes (one
+    proximal step from zero for a ``transform_algorithm="threshold"`` layer) and the
     pooling; the pooled outputs of a layer are the inputs of the next.
 
     Parameters
@@ -374,9 +386,13 @@ def reference_forward(X, layer_specs, *, preprocessing=None, n_iter=DEFAULT_N_IT
     if preprocessing is not None:
         Z = preprocessing.apply(Z)
     for spec in layer_specs:
-        A = fista_codes(
-            Z, spec.components, spec.alpha, spec.group_size, spec.positive, n_iter=n_iter,
-            restart=restart,
-        )
+        if spec.transform_algorithm == "threshold":
+            A = group_soft_threshold(Z @ spec.components.T, spec.alpha, spec.group_size,
+                                     spec.positive)
+        else:
+            A = fista_codes(
+                Z, spec.components, spec.alpha, spec.group_size, spec.positive,
+                n_iter=n_iter, restart=restart,
+            )
         Z = pool(A, spec.group_size, spec.pooling)
     return Z
