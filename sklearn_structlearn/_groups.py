@@ -14,6 +14,8 @@ their own (compiled) group prox in ``_solvers``; the torch modules theirs in
 import numpy as np
 
 POOLINGS = ("l2", "max", None)
+# what a layer's transform may code with: the objective's codes, or one prox step
+TRANSFORM_ALGORITHMS = ("lasso", "threshold")
 
 
 def n_groups_of(n_components, group_size):

@@ -5,8 +5,9 @@
 and with its warnings, for any dictionary. The estimators above
 (:class:`~sklearn_structlearn.GroupSparseCodingLayer`, the "auto" penalty rules) call
 ``solve_codes_any`` and the two warning helpers directly on inputs they have already
-checked; ``threshold_codes`` is the feed-forward alternative of a layer's ``transform``. The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel
-is ``_solvers._encode``.
+checked; ``threshold_codes`` is the feed-forward alternative of a layer's ``transform``.
+The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel is
+``_solvers._encode``.
 """
 
 import warnings
@@ -16,10 +17,10 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 
+from ._groups import group_soft_threshold
 from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._solvers._encode import solve_codes
 from ._sparse import ACCEPT_SPARSE, as_rows, row_sqnorms
-from ._groups import group_soft_threshold
 from ._threads import thread_limits
 from ._validation import check_encode_arrays, check_memory, check_numeric_dtype, format_bytes
 from .exceptions import ZeroCodesWarning

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._groups import group_norms, input_group_pointers, pool_codes
+from ._groups import TRANSFORM_ALGORITHMS, group_norms, input_group_pointers, pool_codes
 from ._grouping import neighbour_groups, regroup_units
 from ._param_validation import (
     N_JOBS,
@@ -66,7 +66,7 @@ PENALTY = [real_in(0), StrOptions({"auto"})]
 # how a numeric penalty is read (see penalties.relative_alpha, relative_connectivity_alpha)
 PENALTY_SCALE = [StrOptions({"absolute", "relative"})]
 # how transform codes new rows (see GroupSparseCodingLayer's docstring)
-TRANSFORM_ALGORITHM = [StrOptions({"lasso", "threshold"})]
+TRANSFORM_ALGORITHM = [StrOptions(set(TRANSFORM_ALGORITHMS))]
 
 
 def check_fit_memory(n_rows, n_features, n_components, itemsize, who):

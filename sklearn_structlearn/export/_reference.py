@@ -25,6 +25,7 @@ import numpy as np
 # The group norm, its prox and the pooling are the package's one NumPy definition
 # (``_groups.py``); imported here under the names this module always had.
 from .._groups import POOLINGS as _POOLINGS
+from .._groups import TRANSFORM_ALGORITHMS
 from .._groups import group_soft_threshold, pool_codes
 
 #: Default number of unrolled FISTA iterations per layer of the ``"exact"`` mode. With
@@ -36,8 +37,6 @@ DEFAULT_N_ITER = 300
 
 #: Whether the ``"exact"`` mode restarts the FISTA momentum adaptively (see fista_codes).
 DEFAULT_RESTART = True
-# the code maps a layer's transform may use (GroupSparseCodingLayer.transform_algorithm)
-TRANSFORM_ALGORITHMS = ("lasso", "threshold")
 
 
 def _check_pooling(pooling):
