@@ -182,8 +182,8 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         matrix product, denser codes (every atom that matches a row keeps its code;
         Coates & Ng, 2011), the same map as ``to_torch(mode="feedforward")`` before
         training. ``fit`` is the same either way; the parameter may be changed after fit.
-        On small tables it reads closer to the raw features, on images about the same,
-        at a fraction of the transform time (``benchmarks/RESULTS.md`` section 12).
+        It is :class:`~sklearn_structlearn.DeepStructureLearner`'s default: its outputs
+        keep more of the input's information (``benchmarks/RESULTS.md`` section 12).
     batch_size : int, default=None
         ``None``: full-batch alternating minimisation. An int: online updates over
         mini-batches of this size (as ``partial_fit`` does), for large data sets: memory
