@@ -41,9 +41,10 @@ Representations (settings chosen to be reasonable and cheap enough to run here; 
   ``n_jobs=--threads``).
 - ``learner+input``: the same fitted learner, its outputs handed on beside its
   preprocessed input (what ``transform`` could hand on instead of the top layer).
-- ``learner-threshold``: ``DeepStructureLearner(transform_algorithm="threshold")``, its
-  own fit (the same dictionary as ``learner``'s at depth 1), the rows coded by the
-  feed-forward ``prox(x D^T)`` instead of the objective's codes.
+- ``learner-lasso``: ``DeepStructureLearner(transform_algorithm="lasso")``, its own fit
+  (the same dictionary as ``learner``'s at depth 1), the rows coded by the objective's
+  codes instead of the default feed-forward ``prox(x D^T)`` (the default until
+  2026-12-02; this row was ``learner-threshold``, the feed-forward one, until then).
 
 Reported per representation: accuracy (mean and std over the folds for the CV sets),
 output width, wall and CPU time (``time.process_time``: all threads of this process) of
@@ -259,10 +260,10 @@ def make_representation(name, info, threads):
         from sklearn_structlearn import DeepStructureLearner
 
         return DeepStructureLearner(random_state=0, n_jobs=threads)
-    if name == "learner-threshold":
+    if name == "learner-lasso":
         from sklearn_structlearn import DeepStructureLearner
 
-        return DeepStructureLearner(transform_algorithm="threshold", random_state=0,
+        return DeepStructureLearner(transform_algorithm="lasso", random_state=0,
                                     n_jobs=threads)
     raise ValueError(f"unknown representation {name!r}")
 
@@ -289,7 +290,7 @@ def _fit_representation(rep, info, X, args, key):
 
 
 REPRESENTATIONS = ("raw", "pca", "rbm", "mbdl-256", "mbdl-1024", "kmeans-tri", "patches",
-                   "learner", "learner+input", "learner-threshold")
+                   "learner", "learner+input", "learner-lasso")
 # wide dictionary learning only where there are many inputs to explain
 IMAGE_ONLY = {"mbdl-1024", "patches"}
 

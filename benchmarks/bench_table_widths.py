@@ -30,8 +30,8 @@ read-out does not have to estimate one weight per unit from the training rows.
 Settings (``SETTINGS``): the defaults; the "auto" width divided by 2 and by 4 (all else
 "auto"); the default width with a denser code (relative code penalty 0.03); narrow and
 dense layers (64 units at relative penalty 0.05, 32 units at 0.02); the defaults with the
-feed-forward transform (``transform_algorithm="threshold"``: the same dictionary, the
-rows coded by ``prox(x D^T)``). With ``--digits`` the
+objective's codes (``transform_algorithm="lasso"``, the default until 2026-12-02: the same
+dictionary, the rows coded by the lasso instead of the feed-forward ``prox(x D^T)``). With ``--digits`` the
 same is done on digits (one 70/30 split) for widths 512 (the default), 256 and 128, to
 check that a rule helping the tables does not hurt the images.
 
@@ -88,8 +88,7 @@ SETTINGS = {
     "32 units, relative alpha 0.02": (
         ("breast_cancer", "wine"),
         _fixed(n_components=32, penalty_scale="relative", alpha=0.02, connectivity_alpha=0.04)),
-    "threshold transform": (("breast_cancer", "wine", "digits"),
-                            _fixed(transform_algorithm="threshold")),
+    "lasso transform": (("breast_cancer", "wine", "digits"), _fixed(transform_algorithm="lasso")),
 }
 
 
