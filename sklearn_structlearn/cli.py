@@ -74,7 +74,8 @@ OUTPUT_PATTERNS = ("summary.txt", "model.joblib", "entropy_vs_depth.png",
                    "connectivity_layer*.png", "receptive_fields_layer*.png", "topology.png",
                    "kernels_layer*.png")
 # DeepStructureLearner's options that a shared-weight structure does not have.
-_MASKED_ONLY = ("max_depth", "n_components", "depth_criterion", "depth_tol", "preprocessing")
+_MASKED_ONLY = ("max_depth", "n_components", "depth_criterion", "depth_tol", "preprocessing",
+                "transform_algorithm")
 # SharedWeightLearner's options.
 _SHARED_ONLY = ("n_kernels", "kernel_size", "shuffle_pixels")
 # Column names on the connectivity picture's axis up to this many inputs.
@@ -267,6 +268,12 @@ def build_parser():
                             "fraction); with entropy, the relative entropy gain. inf keeps "
                             "one layer, -inf "
                             "stacks --max-depth layers")
+    model.add_argument("--transform-algorithm", choices=["threshold", "lasso"], default=None,
+                       help="how each layer codes its inputs once its dictionary is learned: "
+                            "'threshold' (default) -- one proximal step, the soft-threshold "
+                            "of the correlations with the atoms (feed-forward, keeps more of "
+                            "the input's information); 'lasso' -- the codes that minimise the "
+                            "layer's objective")
     model.add_argument("--preprocessing", choices=["standardize", "zca", "none"], default=None,
                        help="preprocessing of the inputs (default: the estimator's, zca)")
     model.add_argument("--max-iter", type=_int_in("iterations", 1, MAX_ITER_LIMIT),
@@ -637,7 +644,8 @@ def _check_structure_options(args, image_shape):
     if wrong:
         raise UsageError(f"{flag(wrong[0])} does not apply to --shared-weights (its depth is "
                          "the length of --n-kernels, its width --n-kernels, its inputs "
-                         "standardised by one mean and one scale); drop it")
+                         "standardised by one mean and one scale, its maps computed by its "
+                         "own shared kernels); drop it")
     if image_shape is None:
         raise UsageError("--shared-weights needs images, a grid to recover: digits, "
                          "fashion-mnist, a 3-d .npy array or --image-shape HxW")
@@ -842,7 +850,7 @@ def _learner_params(args, image_shape):
         "group_size": args.group_size,
         "alpha": args.alpha, "connectivity_alpha": args.connectivity_alpha,
         "depth_tol": args.depth_tol, "depth_criterion": args.depth_criterion,
-        "max_iter": args.max_iter,
+        "transform_algorithm": args.transform_algorithm, "max_iter": args.max_iter,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     if args.preprocessing is not None:

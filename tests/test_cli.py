@@ -216,12 +216,15 @@ def test_depth_criterion_and_tol(table, tmp_path, capsys):
     status, printed, _ = run(["learn", "--data", str(path), "--out", str(out),
                               "--target-column", "label", "--drop", "name",
                               "--depth-criterion", "entropy", "--depth-tol", "inf",
+                              "--transform-algorithm", "lasso",
                               "--alpha", "auto", "--connectivity-alpha", "0.01",
                               "--group-size", "2", "--random-state", "3", "--n-jobs", "1",
                               "--no-plots", *TABLE_FAST], capsys)
     assert status == 0
     model = joblib.load(out / "model.joblib")
     assert model.depth_criterion == "entropy" and model.depth_tol == np.inf
+    assert model.transform_algorithm == "lasso"
+    assert model.layers_[0].transform_algorithm == "lasso"
     assert model.n_layers_ == 1 and model.stop_reason_ == "entropy_gain"
     assert model.connectivity_alpha == 0.01 and model.group_size == 2
     assert model.random_state == 3 and model.n_jobs == 1
@@ -462,6 +465,7 @@ def test_bad_column_selection(table, tmp_path, capsys, no_fit, options, match):
     (["--connectivity-alpha", "-0.1"], "argument --connectivity-alpha: expected 'auto'"),
     (["--depth-tol", "nan"], "argument --depth-tol: expected a float"),
     (["--depth-criterion", "accuracy"], "argument --depth-criterion: invalid choice"),
+    (["--transform-algorithm", "omp"], "argument --transform-algorithm: invalid choice"),
     (["--n-jobs", "0"], "argument --n-jobs: 0 threads has no meaning"),
     (["--random-state", "-1"], "argument --random-state: must be >= 0, got -1"),
     (["--n-samples", "1"], "argument --n-samples: must be >= 2, got 1"),
@@ -533,6 +537,8 @@ def no_shared_fit(monkeypatch):
     (["--shared-weights", "--max-depth", "2"], "--max-depth does not apply to --shared-weights"),
     (["--shared-weights", "--n-components", "8"], "--n-components does not apply"),
     (["--shared-weights", "--preprocessing", "zca"], "--preprocessing does not apply"),
+    (["--shared-weights", "--transform-algorithm", "lasso"],
+     "--transform-algorithm does not apply"),
     (["--n-kernels", "8"], "--n-kernels applies to --shared-weights only"),
     (["--shuffle-pixels"], "--shuffle-pixels applies to --shared-weights only"),
     (["--shared-weights", "--n-kernels", "7", "--group-size", "2"],
