@@ -28,6 +28,10 @@ from .objective import alpha_max
 
 __all__ = ["group_sparse_encode"]
 
+# threshold_codes works on blocks of rows whose float64 correlations take about this many
+# bytes: the output is the only n x n_components array it holds in full
+THRESHOLD_BLOCK_BYTES = 64 * 2**20
+
 
 def solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
     """``solve_codes`` for dense or sparse ``X``.
@@ -59,9 +63,14 @@ def threshold_codes(X, dictionary, alpha, group_size, positive):
     codes for classification on a dictionary learned by sparse coding. One product, no
     solve: ``X`` dense or sparse, the codes dense, in ``X``'s dtype.
     """
-    correlations = np.asarray(X @ dictionary.T)
-    return group_soft_threshold(correlations, alpha, group_size, positive).astype(
-        X.dtype, copy=False)
+    n_components = dictionary.shape[0]
+    codes = np.empty((X.shape[0], n_components), dtype=X.dtype)
+    block = max(1, THRESHOLD_BLOCK_BYTES // (8 * max(n_components, 1)))
+    for start in range(0, X.shape[0], block):
+        rows = slice(start, start + block)
+        codes[rows] = group_soft_threshold(np.asarray(X[rows] @ dictionary.T), alpha,
+                                           group_size, positive)
+    return codes
 
 
 def warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what, stacklevel=3):

@@ -67,6 +67,21 @@ def test_threshold_codes_match_the_slow_loop(group_size, positive, dtype, sparse
                                atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def test_threshold_codes_by_blocks_of_rows(monkeypatch):
+    # rows are coded in blocks of bounded memory: blocks of 3 rows (25 rows: a last block
+    # of one) give the same codes as one block (up to BLAS's rounding of other shapes)
+    from sklearn_structlearn import encoding
+
+    rng = np.random.default_rng(7)
+    X, D = rng.normal(size=(25, 9)), rng.normal(size=(8, 9))
+    whole = threshold_codes(X, D, 0.5, 2, True)
+    monkeypatch.setattr(encoding, "THRESHOLD_BLOCK_BYTES", 3 * 8 * 8)
+    np.testing.assert_allclose(threshold_codes(X, D, 0.5, 2, True), whole, atol=1e-13)
+    np.testing.assert_allclose(threshold_codes(sp.csr_matrix(X), D, 0.5, 2, True), whole,
+                               atol=1e-13)
+    np.testing.assert_allclose(whole, slow_threshold_codes(X, D, 0.5, 2, True), atol=1e-12)
+
+
 @pytest.mark.parametrize("group_size", [1, 3])
 @pytest.mark.parametrize("positive", [False, True])
 def test_one_proximal_step_is_exact_on_orthonormal_atoms(group_size, positive):
