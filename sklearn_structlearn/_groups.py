@@ -4,8 +4,8 @@ Units (atoms, code coordinates) are split into contiguous groups of ``group_size
 group ``g`` holds units ``g * group_size ... (g + 1) * group_size - 1``. Contiguous
 blocks keep every kernel free of index arrays and let pooling be a reshape.
 
-This is the one NumPy definition of the group norm, its proximal operator and the
-pooling, used by the objective (``objective.py``), the estimators and the NumPy
+This is the one NumPy definition of the group norm, its proximal operator, the
+feed-forward codes built on it (``threshold_codes``) and the pooling, used by the objective (``objective.py``), the estimators and the NumPy
 reference of the exported network (``export/_reference.py``). The Numba kernels have
 their own (compiled) group prox in ``_solvers``; the torch modules theirs in
 ``export/_modules.py``; the tests check all three against each other.
@@ -16,6 +16,9 @@ import numpy as np
 POOLINGS = ("l2", "max", None)
 # what a layer's transform may code with: the objective's codes, or one prox step
 TRANSFORM_ALGORITHMS = ("lasso", "threshold")
+# threshold_codes works on blocks of rows whose float64 correlations take about this many
+# bytes: the output is the only n x n_components array it holds in full
+THRESHOLD_BLOCK_BYTES = 64 * 2**20
 
 
 def n_groups_of(n_components, group_size):
@@ -78,6 +81,35 @@ def group_soft_threshold(V, threshold, group_size, positive=False):
     # Where the norm does not exceed the threshold the group is zero: divide by 1 there.
     scale = shrunk / np.where(norms > threshold, norms, 1.0)
     return (blocks * scale).reshape(V.shape)
+
+
+def threshold_codes(X, dictionary, alpha, group_size, positive):
+    """Feed-forward codes: one proximal-gradient step from zero codes, ``prox(X D^T)``.
+
+    The group soft-threshold at ``alpha`` (of the non-negative part with ``positive``)
+    of the correlations with the atoms -- what a layer's ``transform`` returns with
+    ``transform_algorithm="threshold"``, and the ``"feedforward"`` torch export before
+    any training. With unit step, the step is exact for orthonormal atoms; for coherent
+    atoms the codes are denser than the objective's (atoms that explain the same part of
+    a row are all kept). Coates & Ng (2011) found this encoder as good as the sparse
+    codes for classification on a dictionary learned by sparse coding. One product, no
+    solve: ``X`` dense or sparse, the codes dense, in ``X``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_structlearn._groups import threshold_codes
+    >>> threshold_codes(np.array([[3.0, 4.0]]), np.eye(2), 1.0, 2, False)
+    array([[2.4, 3.2]])
+    """
+    n_components = dictionary.shape[0]
+    codes = np.empty((X.shape[0], n_components), dtype=X.dtype)
+    block = max(1, THRESHOLD_BLOCK_BYTES // (8 * n_components))
+    for start in range(0, X.shape[0], block):
+        rows = slice(start, start + block)
+        codes[rows] = group_soft_threshold(np.asarray(X[rows] @ dictionary.T), alpha,
+                                           group_size, positive)
+    return codes
 
 
 def pool_codes(codes, group_size, pooling="l2"):

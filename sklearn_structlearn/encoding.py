@@ -5,9 +5,8 @@
 and with its warnings, for any dictionary. The estimators above
 (:class:`~sklearn_structlearn.GroupSparseCodingLayer`, the "auto" penalty rules) call
 ``solve_codes_any`` and the two warning helpers directly on inputs they have already
-checked; ``threshold_codes`` is the feed-forward alternative of a layer's ``transform``.
-The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel is
-``_solvers._encode``.
+checked. The objective is written out in :mod:`sklearn_structlearn.objective`; the kernel
+is ``_solvers._encode``.
 """
 
 import warnings
@@ -17,7 +16,6 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 
-from ._groups import group_soft_threshold
 from ._param_validation import N_JOBS, int_in, real_in, validate_params
 from ._solvers._encode import solve_codes
 from ._sparse import ACCEPT_SPARSE, as_rows, row_sqnorms
@@ -27,10 +25,6 @@ from .exceptions import ZeroCodesWarning
 from .objective import alpha_max
 
 __all__ = ["group_sparse_encode"]
-
-# threshold_codes works on blocks of rows whose float64 correlations take about this many
-# bytes: the output is the only n x n_components array it holds in full
-THRESHOLD_BLOCK_BYTES = 64 * 2**20
 
 
 def solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, tol):
@@ -49,28 +43,6 @@ def solve_codes_any(X, dictionary, alpha, group_size, positive, init, max_iter, 
     correlations = np.asarray(X @ dictionary.T, dtype=X.dtype)
     return solve_codes(X, dictionary, alpha, group_size, positive, init, max_iter, tol,
                        correlations=correlations, sqnorms=row_sqnorms(X))
-
-
-def threshold_codes(X, dictionary, alpha, group_size, positive):
-    """Feed-forward codes: one proximal-gradient step from zero codes, ``prox(X D^T)``.
-
-    The group soft-threshold at ``alpha`` (of the non-negative part with ``positive``)
-    of the correlations with the atoms -- what a layer's ``transform`` returns with
-    ``transform_algorithm="threshold"``, and the ``"feedforward"`` torch export before
-    any training. With unit step, the step is exact for orthonormal atoms; for coherent
-    atoms the codes are denser than the objective's (atoms that explain the same part of
-    a row are all kept). Coates & Ng (2011) found this encoder as good as the sparse
-    codes for classification on a dictionary learned by sparse coding. One product, no
-    solve: ``X`` dense or sparse, the codes dense, in ``X``'s dtype.
-    """
-    n_components = dictionary.shape[0]
-    codes = np.empty((X.shape[0], n_components), dtype=X.dtype)
-    block = max(1, THRESHOLD_BLOCK_BYTES // (8 * max(n_components, 1)))
-    for start in range(0, X.shape[0], block):
-        rows = slice(start, start + block)
-        codes[rows] = group_soft_threshold(np.asarray(X[rows] @ dictionary.T), alpha,
-                                           group_size, positive)
-    return codes
 
 
 def warn_all_zero(codes, X, dictionary, alpha, group_size, positive, what, stacklevel=3):

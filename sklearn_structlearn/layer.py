@@ -16,7 +16,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._groups import TRANSFORM_ALGORITHMS, group_norms, input_group_pointers, pool_codes
+from ._groups import (
+    TRANSFORM_ALGORITHMS,
+    group_norms,
+    input_group_pointers,
+    pool_codes,
+    threshold_codes,
+)
 from ._grouping import neighbour_groups, regroup_units
 from ._param_validation import (
     N_JOBS,
@@ -31,13 +37,7 @@ from ._solvers._dictionary import update_dictionary
 from ._sparse import ACCEPT_SPARSE, as_rows, code_statistics, dense_rows, total_sqnorm
 from ._threads import thread_limits
 from ._validation import check_magnitude, check_memory, check_numeric_dtype, format_bytes
-from .encoding import (
-    group_sparse_encode,
-    solve_codes_any,
-    threshold_codes,
-    warn_all_zero,
-    warn_unconverged,
-)
+from .encoding import group_sparse_encode, solve_codes_any, warn_all_zero, warn_unconverged
 from .objective import connectivity_penalty
 from .penalties import (
     auto_alpha,
@@ -760,10 +760,10 @@ class GroupSparseCodingLayer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         X = as_rows(validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                                   accept_sparse=ACCEPT_SPARSE))
         check_magnitude(X, "X")
-        if self.transform_algorithm == "threshold":
-            return threshold_codes(X, self._dictionary_as(X.dtype), self.alpha_,
-                                   self.group_size, self.positive_code)
         with thread_limits(self.n_jobs):
+            if self.transform_algorithm == "threshold":
+                return threshold_codes(X, self._dictionary_as(X.dtype), self.alpha_,
+                                       self.group_size, self.positive_code)
             return self._encode(X)[0]
 
     def transform(self, X):

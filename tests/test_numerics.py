@@ -222,13 +222,13 @@ def test_learner_inputs_do_not_depend_on_the_scale(data, scale, dtype, preproces
     # "standardize" stopped scaling data at 1e-16). With "zca", the fit itself amplifies
     # rounding (measured: a 1e-15 relative perturbation of these data moves the outputs by
     # ~4e-3; "Determinism" in doc/guarantees.rst), so it is compared on the layers' inputs.
-    # With "standardize" the second layer's fit on the first one's (dense, feed-forward)
-    # outputs amplifies the 1e-15 rounding of its inputs to ~5e-8 of the outputs
-    # (measured at 1e-16): the outputs are compared at 1e-6, the inputs at 1e-9.
+    # The top outputs are compared on the lasso codes; the default feed-forward stack on
+    # what its layers see (its second layer's fit amplifies the inputs' 1e-15 rounding to
+    # ~5e-8 of the outputs, measured at 1e-16, as zca's fit does).
     X1 = data.X / np.abs(data.X).max()
-    reference = _learner(preprocessing=preprocessing).fit(X1)
+    reference = _learner(preprocessing=preprocessing, transform_algorithm="lasso").fit(X1)
     X = (X1 * scale).astype(dtype)
-    learner = _learner(preprocessing=preprocessing).fit(X)
+    learner = _learner(preprocessing=preprocessing, transform_algorithm="lasso").fit(X)
     rtol = 1e-9 if dtype == np.float64 else 1e-5
     inputs = reference.preprocessor_.transform(X1)
     assert_allclose(learner.preprocessor_.transform(X), inputs,
@@ -236,8 +236,14 @@ def test_learner_inputs_do_not_depend_on_the_scale(data, scale, dtype, preproces
     Z = _finite(learner.transform(X), dtype)
     if preprocessing == "standardize":
         expected = reference.transform(X1)
-        assert_allclose(Z, expected, atol=(1e-6 if dtype == np.float64 else 1e-3)
+        assert_allclose(Z, expected, atol=(1e-9 if dtype == np.float64 else 1e-3)
                         * np.abs(expected).max())
+        # the default stack: its second layer's inputs, the first layer's outputs
+        default_reference = _learner(preprocessing=preprocessing).fit(X1)
+        default = _learner(preprocessing=preprocessing).fit(X)
+        expected = default_reference._forward(X1, 1)
+        assert_allclose(_finite(default._forward(X, 1), dtype), expected,
+                        atol=(1e-9 if dtype == np.float64 else 1e-3) * np.abs(expected).max())
 
 
 # --------------------------------------------------------------------------- dtypes, layouts

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_structlearn import DeepStructureLearner, GroupSparseCodingLayer, group_sparse_encode
-from sklearn_structlearn.encoding import threshold_codes
+from sklearn_structlearn._groups import threshold_codes
 from sklearn_structlearn.export import LayerSpec, reference_forward
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -70,12 +70,12 @@ def test_threshold_codes_match_the_slow_loop(group_size, positive, dtype, sparse
 def test_threshold_codes_by_blocks_of_rows(monkeypatch):
     # rows are coded in blocks of bounded memory: blocks of 3 rows (25 rows: a last block
     # of one) give the same codes as one block (up to BLAS's rounding of other shapes)
-    from sklearn_structlearn import encoding
+    from sklearn_structlearn import _groups
 
     rng = np.random.default_rng(7)
     X, D = rng.normal(size=(25, 9)), rng.normal(size=(8, 9))
     whole = threshold_codes(X, D, 0.5, 2, True)
-    monkeypatch.setattr(encoding, "THRESHOLD_BLOCK_BYTES", 3 * 8 * 8)
+    monkeypatch.setattr(_groups, "THRESHOLD_BLOCK_BYTES", 3 * 8 * 8)
     np.testing.assert_allclose(threshold_codes(X, D, 0.5, 2, True), whole, atol=1e-13)
     np.testing.assert_allclose(threshold_codes(sp.csr_matrix(X), D, 0.5, 2, True), whole,
                                atol=1e-13)

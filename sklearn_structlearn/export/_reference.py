@@ -26,7 +26,7 @@ import numpy as np
 # (``_groups.py``); imported here under the names this module always had.
 from .._groups import POOLINGS as _POOLINGS
 from .._groups import TRANSFORM_ALGORITHMS
-from .._groups import group_soft_threshold, pool_codes
+from .._groups import group_soft_threshold, pool_codes, threshold_codes
 
 #: Default number of unrolled FISTA iterations per layer of the ``"exact"`` mode. With
 #: the default adaptive restart, a default-fitted ``GroupSparseCodingLayer`` on the digits
@@ -386,8 +386,8 @@ def reference_forward(X, layer_specs, *, preprocessing=None, n_iter=DEFAULT_N_IT
         Z = preprocessing.apply(Z)
     for spec in layer_specs:
         if spec.transform_algorithm == "threshold":
-            A = group_soft_threshold(Z @ spec.components.T, spec.alpha, spec.group_size,
-                                     spec.positive)
+            A = threshold_codes(Z, spec.components, spec.alpha, spec.group_size,
+                                spec.positive)
         else:
             A = fista_codes(
                 Z, spec.components, spec.alpha, spec.group_size, spec.positive,
