@@ -5,8 +5,9 @@ group ``g`` holds units ``g * group_size ... (g + 1) * group_size - 1``. Contigu
 blocks keep every kernel free of index arrays and let pooling be a reshape.
 
 This is the one NumPy definition of the group norm, its proximal operator, the
-feed-forward codes built on it (``threshold_codes``) and the pooling, used by the objective (``objective.py``), the estimators and the NumPy
-reference of the exported network (``export/_reference.py``). The Numba kernels have
+feed-forward codes built on it (``threshold_codes``) and the pooling, used by the
+objective (``objective.py``), the estimators and the NumPy reference of the exported
+network (``export/_reference.py``). The Numba kernels have
 their own (compiled) group prox in ``_solvers``; the torch modules theirs in
 ``export/_modules.py``; the tests check all three against each other.
 """

@@ -876,16 +876,18 @@ class DeepStructureLearner(TransformerMixin, BaseEstimator):
         with thread_limits(self.n_jobs):
             return self._forward(X, self.n_layers_)
 
+    # parameters the fitted layers' outputs follow (read again after fit)
+    _OUTPUT_PARAMS = ("pooling", "transform_algorithm")
+
     def _check_outputs_unchanged(self):
         """``pooling`` is read after fit by :meth:`get_feature_names_out`; the outputs
         follow the fitted layers, whose pooling and coding cannot change without a new
         fit (a layer's outputs are what the layer above learned from)."""
         check_is_fitted(self)
-        validate_named({"pooling": POOLING, "transform_algorithm": TRANSFORM_ALGORITHM},
-                       {"pooling": self.pooling,
-                        "transform_algorithm": self.transform_algorithm},
+        validate_named({name: self._parameter_constraints[name] for name in self._OUTPUT_PARAMS},
+                       {name: getattr(self, name) for name in self._OUTPUT_PARAMS},
                        type(self).__name__)
-        for name in ("pooling", "transform_algorithm"):
+        for name in self._OUTPUT_PARAMS:
             fitted = getattr(self.layers_[-1], name)
             if getattr(self, name) != fitted:
                 raise ValueError(
